@@ -1,0 +1,1 @@
+"""Matrix for unimsg, on matrix-nio."""

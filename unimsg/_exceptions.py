@@ -1,0 +1,172 @@
+"""Every error unimsg raises, in one tree.
+
+    UnimsgError
+    ├── UsageError                  you did it wrong (local, fix the call)
+    │   ├── InvalidAddressError     also a ValueError
+    │   ├── InvalidContentError     also a ValueError (e.g. message too large)
+    │   ├── NoRouteError            no route fits the target
+    │   ├── NotSupportedError       the network or adapter lacks the feature
+    │   ├── ClosedError             the client or adapter is not open
+    │   └── AdapterNotFoundError    unknown adapter name or missing extra
+    ├── RemoteError                 the network or the daemon did it
+    │   ├── ConnectError            cannot reach it, or the connection dropped
+    │   ├── AuthenticationError     credentials refused
+    │   ├── RateLimitedError        slow down; ``retry_after`` seconds
+    │   ├── RemoteProtocolError     it answered something we cannot read
+    │   ├── NotFoundError           unknown conversation, message or user
+    │   ├── PermissionDeniedError   not allowed in that conversation
+    │   └── DeliveryError           the send failed for every recipient
+    │       ├── UnregisteredRecipientError
+    │       └── UntrustedIdentityError
+    └── EncryptionError             end-to-end encryption stands in the way
+        ├── EncryptionRequiredError the conversation is not encrypted
+        ├── UnverifiedDevicesError  the trust policy refuses unverified devices
+        └── DecryptionError         a message could not be decrypted
+
+Messages say what went wrong and, where possible, how to fix it. No error
+carries a secret: adapters redact tokens and passwords before raising.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ._types import Address, RecipientResult
+
+
+class UnimsgError(Exception):
+    """Root of every error raised by unimsg and its adapters."""
+
+
+class UsageError(UnimsgError):
+    """The caller asked for something that cannot work; nothing was sent."""
+
+
+class InvalidAddressError(UsageError, ValueError):
+    """An address string or value does not follow the address grammar."""
+
+
+class InvalidContentError(UsageError, ValueError):
+    """Message content the network would refuse (too large, malformed)."""
+
+
+class NoRouteError(UsageError):
+    """No route (and no adapter) can carry a message to the target."""
+
+    def __init__(self, target: object, tried: Sequence[str] = ()) -> None:
+        self.target = target
+        self.tried = tuple(tried)
+        rules = "; ".join(self.tried) if self.tried else "no routes and no adapter of that network"
+        super().__init__(f"no route to {target}: tried {rules}")
+
+
+class NotSupportedError(UsageError):
+    """The adapter's network has no such feature."""
+
+    def __init__(self, network: str, feature: str, hint: str = "") -> None:
+        self.network = network
+        self.feature = feature
+        message = f"{network} does not support {feature}"
+        super().__init__(f"{message}: {hint}" if hint else message)
+
+
+class ClosedError(UsageError):
+    """The client or adapter is closed, or was never opened."""
+
+
+class AdapterNotFoundError(UsageError):
+    """No adapter of that name is installed."""
+
+
+class RemoteError(UnimsgError):
+    """The network, homeserver or daemon failed or refused."""
+
+
+class ConnectError(RemoteError):
+    """The server cannot be reached, or the connection was lost."""
+
+
+class AuthenticationError(RemoteError):
+    """The server refused the credentials."""
+
+
+class RateLimitedError(RemoteError):
+    """The server asks us to slow down.
+
+    ``retry_after`` is in seconds (``None`` when the server gave no hint);
+    ``captcha_token`` is set when signal-cli asks for a captcha challenge.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        captcha_token: str | None = None,
+    ) -> None:
+        self.retry_after = retry_after
+        self.captcha_token = captcha_token
+        super().__init__(message)
+
+
+class RemoteProtocolError(RemoteError):
+    """The server answered something that does not follow its protocol."""
+
+
+class NotFoundError(RemoteError):
+    """The conversation, message or user does not exist (or is not visible)."""
+
+
+class PermissionDeniedError(RemoteError):
+    """The account may not do that in this conversation."""
+
+
+class DeliveryError(RemoteError):
+    """The message reached no recipient.
+
+    ``results`` holds each recipient's outcome.
+    """
+
+    def __init__(self, message: str, results: Sequence[RecipientResult] = ()) -> None:
+        self.results = tuple(results)
+        super().__init__(message)
+
+
+class UnregisteredRecipientError(DeliveryError):
+    """The recipient has no account on the network."""
+
+
+class UntrustedIdentityError(DeliveryError):
+    """The recipient's identity key changed and is not trusted yet."""
+
+    def __init__(
+        self,
+        message: str,
+        results: Sequence[RecipientResult] = (),
+        *,
+        recipient: Address | None = None,
+    ) -> None:
+        self.recipient = recipient
+        super().__init__(message, results)
+
+
+class EncryptionError(UnimsgError):
+    """End-to-end encryption prevents the operation."""
+
+
+class EncryptionRequiredError(EncryptionError):
+    """Encryption was required but the conversation is not encrypted."""
+
+
+class UnverifiedDevicesError(EncryptionError):
+    """The trust policy refuses to encrypt for unverified devices."""
+
+    def __init__(self, message: str, users: Sequence[Address] = ()) -> None:
+        self.users = tuple(users)
+        super().__init__(message)
+
+
+class DecryptionError(EncryptionError):
+    """A message could not be decrypted."""

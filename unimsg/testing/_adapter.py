@@ -1,0 +1,313 @@
+"""FakeAdapter: one account on a FakeNetwork, behaving like its real network."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+from typing import Any
+
+import anyio
+import attrs
+from anyio.abc import TaskStatus
+
+from .._adapter import EventSink, OutgoingMessage
+from .._address import Address, AddressKind
+from .._events import (
+    ConnectionState,
+    ConnectionStateChanged,
+    ConversationUpdated,
+    EncryptionStateChanged,
+    Event,
+    Membership,
+    MembershipChanged,
+    MessageDeleted,
+    MessageEdited,
+    MessageReceived,
+    ReactionReceived,
+    ReceiptKind,
+    ReceiptReceived,
+    TypingChanged,
+    UndecryptableMessage,
+)
+from .._exceptions import (
+    ClosedError,
+    EncryptionRequiredError,
+    InvalidContentError,
+    NotFoundError,
+    NotSupportedError,
+    PermissionDeniedError,
+    RateLimitedError,
+    UnregisteredRecipientError,
+    UntrustedIdentityError,
+    UnverifiedDevicesError,
+)
+from .._markdown import to_html, to_styled
+from .._types import (
+    Attachment,
+    Capabilities,
+    Content,
+    Conversation,
+    EncryptionState,
+    MessageRef,
+    RecipientResult,
+    SendStatus,
+    SentMessage,
+    UserInfo,
+)
+from ._base import capabilities_of
+from ._conversations import FakeConversations
+from ._network import _Account
+
+__all__ = ["FakeAdapter", "capabilities_of"]
+
+class FakeAdapter(FakeConversations):
+    """An account on a `FakeNetwork`; see ``FakeNetwork.adapter``."""
+
+    # -- receiving ------------------------------------------------------------
+
+    async def run(self, sink: EventSink, *, task_status: TaskStatus[None]) -> None:
+        acc, faults = self._acc, self._net.faults
+        connection, cursor = acc.connection, acc.position
+        self._running = True
+        task_status.started()
+        try:
+            while True:
+                if acc.connection != connection:
+                    # A reconnect resumes from what the application acknowledged.
+                    connection, cursor = acc.connection, acc.position
+                    await sink(self._status(ConnectionState.RECONNECTING, "connection dropped"))
+                    await sink(self._status(ConnectionState.CONNECTED, None))
+                    continue
+                if cursor >= len(acc.inbox):
+                    await acc.wakeup.wait()
+                    continue
+                stall = faults.stalls.pop(acc.address, 0.0)
+                if stall:
+                    await anyio.sleep(stall)
+                event = acc.inbox[cursor]
+                self._index[id(event)] = cursor
+                cursor += 1
+                await sink(event)
+                if faults.take(faults.duplicates, acc.address):
+                    await sink(event)
+        finally:
+            self._running = False
+
+    def _status(self, state: ConnectionState, reason: str | None) -> ConnectionStateChanged:
+        stamp, when = self._net.now()
+        return ConnectionStateChanged(
+            network=self.network,
+            account=self.account,
+            conversation=self.account,
+            sender=self.account,
+            id=f"connection-{stamp}",
+            timestamp=when,
+            state=state,
+            reason=reason,
+        )
+
+    async def ack(self, event: Event) -> None:
+        index = self._index.pop(id(event), None)
+        if index is not None and index >= self._acc.position:
+            self._acc.position = index + 1
+
+    def _check_trust(self, conversation: Address, peers: Sequence[_Account]) -> None:
+        acc = self._acc
+        changed = [p.address for p in peers if p.address in acc.changed]
+        unverified = [p.address for p in peers if p.address not in acc.verified]
+        if acc.trust == "always":
+            acc.changed.difference_update(changed)
+            return
+        blocked = changed or (unverified if acc.trust == "strict" else [])
+        if not blocked:
+            return
+        if self.network == "signal":
+            results = [
+                RecipientResult(recipient=a, status=SendStatus.UNTRUSTED_IDENTITY) for a in blocked
+            ]
+            raise UntrustedIdentityError(
+                f"the identity of {blocked[0]} changed or is unverified; trust it before sending",
+                results,
+                recipient=blocked[0],
+            )
+        raise UnverifiedDevicesError(
+            f"{conversation} has unverified devices of {', '.join(map(str, blocked))}", blocked
+        )
+
+    def _render(self, content: Content) -> dict[str, Any]:
+        size = len(content.text.encode())
+        limit = self._caps.max_message_bytes
+        if limit is not None and size > limit:
+            raise InvalidContentError(f"message of {size} bytes exceeds {self.network}'s {limit}")
+        if content.format != "markdown":
+            return {"text": content.text, "mentions": content.mentions}
+        if self.network == "matrix":
+            return {"text": content.text, "html": to_html(content.text), "mentions": content.mentions}
+        text, styles, mentions = to_styled(content.text, content.mentions)
+        return {"text": text, "styles": styles, "mentions": mentions}
+
+    # -- sending --------------------------------------------------------------
+
+    async def send(self, message: OutgoingMessage) -> SentMessage:
+        self._check()
+        self._own(message.to)
+        if self._caps.idempotent_sends and message.idempotency_key in self._acc.sent:
+            return self._acc.sent[message.idempotency_key]
+        content = message.content
+        if content.attachments:
+            self._check("attachments")
+        if content.reply_to is not None:
+            self._check("replies")
+        retry_after = self._net.faults.take_rate_limit(self.account)
+        if retry_after is not None:
+            raise RateLimitedError("too many messages (fake rate limit)", retry_after=retry_after)
+        rendered = self._render(content)
+        conversation, recipients = self._peers(message.to)
+        state = await self.encryption_state(conversation)
+        if message.require_encryption and not state.encrypted:
+            raise EncryptionRequiredError(f"{conversation} is not end-to-end encrypted")
+        if state.encrypted:
+            self._check_trust(conversation, [acc for acc, _ in recipients])
+        attachments = tuple(self._store(a) for a in content.attachments)
+        ttl = self._ttl(conversation)
+        stamp, when = self._net.now()
+        event_id = self._event_id(stamp)
+        self._net.messages[(self.network, event_id)] = self.account
+        faults = self._net.faults
+        for acc, their_view in recipients:
+            common: dict[str, Any] = {
+                "network": self.network,
+                "account": acc.address,
+                "conversation": their_view,
+                "sender": self.account,
+                "id": event_id,
+                "timestamp": when,
+                "raw": {"fake": "message", "idempotency_key": message.idempotency_key},
+            }
+            if state.encrypted and faults.take(faults.undecryptable, acc.address):
+                acc.post(
+                    UndecryptableMessage(
+                        reason="no room key for this session",
+                        session_id=secrets.token_hex(8),
+                        **common,
+                    )
+                )
+                continue
+            reply = content.reply_to
+            acc.post(
+                MessageReceived(
+                    **common,
+                    **rendered,
+                    attachments=attachments,
+                    reply_to=None if reply is None else self._retarget(reply, their_view),
+                    encrypted=state.encrypted,
+                    expires_in=ttl,
+                )
+            )
+        results = [
+            RecipientResult(recipient=acc.address, status=SendStatus.DELIVERED)
+            for acc, _ in recipients
+        ]
+        receipt = SentMessage(
+            conversation=conversation,
+            id=event_id,
+            sender=self.account,
+            timestamp=when,
+            recipients=results,
+        )
+        if self._caps.idempotent_sends:
+            self._acc.sent[message.idempotency_key] = receipt
+        return receipt
+
+    def _store(self, attachment: Attachment) -> Attachment:
+        data = attachment.read()
+        source = f"fake://{secrets.token_hex(8)}"
+        self._net.blobs[source] = data
+        return Attachment(
+            source=source,
+            filename=attachment.name,
+            mime_type=attachment.content_type,
+            size=len(data),
+        )
+
+    def _ttl(self, conversation: Address) -> timedelta | None:
+        if self.network != "signal":
+            return None
+        if conversation.is_group:
+            return self._net.room(conversation).disappearing
+        return self._net.timers.get(frozenset((self.account, conversation)))
+
+    def _target(self, ref: MessageRef, *, own: bool) -> tuple[Address, list[tuple[_Account, Address]]]:
+        sender = self._net.messages.get((self.network, ref.id))
+        if sender is None:
+            raise NotFoundError(f"no message {ref.id} in {ref.conversation}")
+        if own and sender != self.account:
+            raise PermissionDeniedError(f"{self.account} can only change its own messages")
+        return self._peers(ref.conversation)
+
+    async def react(
+        self, target: MessageRef, emoji: str, *, remove: bool = False, key: str
+    ) -> SentMessage:
+        self._check("reactions")
+        conversation, recipients = self._target(target, own=False)
+        stamp, when = self._emit_per_view(
+            recipients, ReactionReceived, target, emoji=emoji, removed=remove
+        )
+        return SentMessage(
+            conversation=conversation, id=self._event_id(stamp), sender=self.account, timestamp=when
+        )
+
+    def _emit_per_view(
+        self,
+        recipients: Sequence[tuple[_Account, Address]],
+        make: Callable[..., Event],
+        target: MessageRef,
+        **fields: Any,
+    ) -> tuple[str, Any]:
+        stamp, when = self._net.now()
+        for acc, view in recipients:
+            self._emit([(acc, view)], make, target=self._retarget(target, view), **fields)
+        return stamp, when
+
+    async def edit(self, target: MessageRef, content: Content, *, key: str) -> SentMessage:
+        self._check("edits")
+        conversation, recipients = self._target(target, own=True)
+        rendered = self._render(content)
+        stamp, when = self._emit_per_view(recipients, MessageEdited, target, **rendered)
+        return SentMessage(
+            conversation=conversation, id=self._event_id(stamp), sender=self.account, timestamp=when
+        )
+
+    async def delete(self, target: MessageRef, *, key: str) -> None:
+        self._check("deletes")
+        _, recipients = self._target(target, own=True)
+        self._emit_per_view(recipients, MessageDeleted, target)
+        del self._net.messages[(self.network, target.id)]
+
+    async def set_typing(self, conversation: Address, typing: bool) -> None:
+        self._check("typing")
+        _, recipients = self._peers(conversation)
+        self._emit(recipients, TypingChanged, typing=typing)
+
+    async def mark_read(self, target: MessageRef) -> None:
+        self._check("receipts")
+        sender = self._net.messages.get((self.network, target.id))
+        if sender is None or sender == self.account:
+            return
+        _, recipients = self._peers(target.conversation)
+        view = [(acc, conv) for acc, conv in recipients if acc.address == sender]
+        for acc, conv in view:
+            self._emit(
+                [(acc, conv)],
+                ReceiptReceived,
+                kind=ReceiptKind.READ,
+                targets=(self._retarget(target, conv),),
+            )
+
+    async def download(self, attachment: Attachment) -> bytes:
+        self._check("attachments")
+        if attachment.source is None or attachment.source not in self._net.blobs:
+            raise NotFoundError(f"no attachment {attachment.source} on this fake network")
+        return self._net.blobs[attachment.source]
+

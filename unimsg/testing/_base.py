@@ -1,0 +1,147 @@
+"""State and helpers shared by the halves of FakeAdapter."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import attrs
+
+from .._address import Address
+from .._events import Event
+from .._exceptions import (
+    ClosedError,
+    NotFoundError,
+    NotSupportedError,
+    UnregisteredRecipientError,
+)
+from .._types import Capabilities, MessageRef, RecipientResult, SendStatus
+from ._network import FakeNetwork, _Account, _Room
+
+_FULL = Capabilities(
+    markdown=True,
+    mentions=True,
+    replies=True,
+    reactions=True,
+    edits=True,
+    deletes=True,
+    typing=True,
+    receipts=True,
+    attachments=True,
+    directory_search=True,
+    create_conversation=True,
+    invites=True,
+    encryption=True,
+)
+_CAPS = {
+    "signal": attrs.evolve(_FULL, disappearing_messages=True),
+    # Synapse refuses events over 65,536 bytes of JSON; leave room for the envelope.
+    "matrix": attrs.evolve(_FULL, max_message_bytes=60_000, idempotent_sends=True),
+}
+MEGOLM = "m.megolm.v1.aes-sha2"
+
+
+def capabilities_of(network: str) -> Capabilities:
+    """What the real adapter of ``network`` supports (all features for others)."""
+    return _CAPS.get(network, _FULL)
+
+
+class FakeBase:
+
+    def __init__(
+        self, network: FakeNetwork, account: _Account, capabilities: Capabilities | None = None
+    ) -> None:
+        self._net = network
+        self._acc = account
+        self._caps = capabilities or capabilities_of(account.address.network)
+        self._running = False
+        self._index: dict[int, int] = {}
+
+    def __repr__(self) -> str:
+        return f"<FakeAdapter {self._acc.address}>"
+
+    @property
+    def network(self) -> str:
+        return self._acc.address.network
+
+    @property
+    def account(self) -> Address:
+        return self._acc.address
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self._caps
+
+    # -- helpers --------------------------------------------------------------
+
+    def _check(self, feature: str | None = None) -> None:
+        if not self._running:
+            raise ClosedError(f"{self!r} is not running: open it with a Client")
+        if feature is not None and not getattr(self._caps, feature):
+            raise NotSupportedError(self.network, feature.replace("_", " "))
+
+    def _own(self, address: Address) -> None:
+        if address.network != self.network:
+            raise NotSupportedError(self.network, f"addresses of {address.network}")
+
+    def _room(self, address: Address) -> _Room:
+        room = self._net.room(address)
+        if self.account not in room.members:
+            raise NotFoundError(f"{self.account} is not in {address}")
+        return room
+
+    def _peers(self, target: Address) -> tuple[Address, list[tuple[_Account, Address]]]:
+        """(our view of the conversation, [(recipient, their view of it)])."""
+        if target.is_person and self.network == "signal":
+            peer = self._net.find_account(target)
+            if peer is None:
+                result = RecipientResult(recipient=target, status=SendStatus.UNREGISTERED)
+                raise UnregisteredRecipientError(f"{target} is not registered", [result])
+            self._acc.contacts.add(peer.address)
+            peer.contacts.add(self.account)
+            return peer.address, [(peer, self.account)]
+        if target.is_person:
+            target = self._direct_room(target)
+        room = self._room(self._net.resolve(target))
+        members = [self._net.account(m) for m in room.members if m != self.account]
+        return room.address, [(m, room.address) for m in members]
+
+    def _direct_room(self, person: Address) -> Address:
+        known = self._acc.direct_rooms.get(person)
+        if known is not None:
+            return known
+        peer = self._net.find_account(person)
+        if peer is None:
+            raise NotFoundError(f"{person} has no account on {self.network}")
+        room = self._net.create_room(
+            self.network, creator=self.account, members=[person], encrypted=True, direct=True
+        )
+        self._acc.direct_rooms[person] = room
+        peer.direct_rooms.setdefault(self.account, room)
+        return room
+
+    def _emit(
+        self, recipients: Sequence[tuple[_Account, Address]], make: Callable[..., Event], **fields: Any
+    ) -> tuple[str, Any]:
+        stamp, when = self._net.now()
+        for acc, conversation in recipients:
+            acc.post(
+                make(
+                    network=self.network,
+                    account=acc.address,
+                    conversation=conversation,
+                    sender=self.account,
+                    id=self._event_id(stamp),
+                    timestamp=when,
+                    raw={"fake": make.__name__},
+                    **fields,
+                )
+            )
+        return stamp, when
+
+    def _event_id(self, stamp: str) -> str:
+        return stamp if self.network == "signal" else f"${stamp}"
+
+    def _retarget(self, ref: MessageRef, conversation: Address) -> MessageRef:
+        return attrs.evolve(ref, conversation=conversation)
+
