@@ -251,9 +251,13 @@ class Client:
         adapter = self._adapter_for_event(target)
         self._require(adapter, "reactions")
         key = uuid.uuid4().hex
-        return await self._retrying(lambda: adapter.react(_ref(target), emoji, remove=remove, key=key))
+        return await self._retrying(
+            lambda: adapter.react(_ref(target), emoji, remove=remove, key=key)
+        )
 
-    async def edit(self, target: Event | MessageRef | SentMessage, content: str | Content) -> SentMessage:
+    async def edit(
+        self, target: Event | MessageRef | SentMessage, content: str | Content
+    ) -> SentMessage:
         self._check_open()
         ref = target.ref if isinstance(target, SentMessage) else _ref(target)
         adapter = self._adapter_for_event(ref)

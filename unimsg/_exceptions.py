@@ -33,7 +33,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ._types import Address, RecipientResult
+    from ._address import Address
+    from ._types import RecipientResult
 
 
 class UnimsgError(Exception):

@@ -46,7 +46,7 @@ def _parser() -> MarkdownIt:
 
 def to_html(source: str) -> str:
     """CommonMark to HTML; a single paragraph loses its ``<p>`` like Matrix clients do."""
-    rendered = _parser().render(source)
+    rendered: str = _parser().render(source)
     single = _PARAGRAPH.match(rendered)
     if single and "<p>" not in single.group(1):
         return single.group(1)

@@ -61,7 +61,7 @@ class Route:
         return self.pattern is None or fnmatch.fnmatchcase(str(identity), self.pattern)
 
     def describe(self) -> str:
-        parts = [self.match]
+        parts: list[str] = [self.match]
         if self.pattern:
             parts.append(repr(self.pattern))
         if self.encrypted:

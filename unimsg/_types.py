@@ -59,6 +59,22 @@ class Mention:
     length: int
 
 
+def _mentions(values: Iterable[Mention]) -> tuple[Mention, ...]:
+    return tuple(values)
+
+
+def _attachments(values: Iterable[Attachment]) -> tuple[Attachment, ...]:
+    return tuple(values)
+
+
+def _results(values: Iterable[RecipientResult]) -> tuple[RecipientResult, ...]:
+    return tuple(values)
+
+
+def addresses(values: Iterable[Address | str]) -> tuple[Address, ...]:
+    return tuple(Address.parse(v) for v in values)
+
+
 def _to_bytes(value: bytes | bytearray | memoryview | None) -> bytes | None:
     return None if value is None else bytes(value)
 
@@ -132,16 +148,18 @@ class Content:
 
     text: str = ""
     format: Literal["plain", "markdown"] = "plain"
-    mentions: tuple[Mention, ...] = attrs.field(default=(), converter=tuple)
-    attachments: tuple[Attachment, ...] = attrs.field(default=(), converter=tuple)
+    mentions: tuple[Mention, ...] = attrs.field(default=(), converter=_mentions)
+    attachments: tuple[Attachment, ...] = attrs.field(default=(), converter=_attachments)
     reply_to: MessageRef | None = None
 
     def __attrs_post_init__(self) -> None:
         if not self.text and not self.attachments:
             raise InvalidContentError("a message needs text or at least one attachment")
         for mention in self.mentions:
-            if mention.start < 0 or mention.length <= 0 or mention.start + mention.length > len(
-                self.text
+            if (
+                mention.start < 0
+                or mention.length <= 0
+                or mention.start + mention.length > len(self.text)
             ):
                 raise InvalidContentError(
                     f"mention of {mention.user} at {mention.start}+{mention.length} lies outside "
@@ -179,7 +197,7 @@ class SentMessage:
     id: str
     sender: Address
     timestamp: datetime
-    recipients: tuple[RecipientResult, ...] = attrs.field(default=(), converter=tuple)
+    recipients: tuple[RecipientResult, ...] = attrs.field(default=(), converter=_results)
 
     @property
     def ref(self) -> MessageRef:
@@ -203,9 +221,9 @@ class EncryptionState:
     #: Whether this client holds the keys to read what arrives.
     can_decrypt: bool = False
     #: Members with devices or identities this account has not verified.
-    unverified: tuple[Address, ...] = attrs.field(default=(), converter=tuple)
+    unverified: tuple[Address, ...] = attrs.field(default=(), converter=addresses)
     #: Members whose identity (safety number, device keys) changed.
-    changed: tuple[Address, ...] = attrs.field(default=(), converter=tuple)
+    changed: tuple[Address, ...] = attrs.field(default=(), converter=addresses)
 
     @property
     def trusted(self) -> bool:
@@ -219,7 +237,7 @@ class Conversation:
     address: Address
     name: str | None = None
     direct: bool = False
-    members: tuple[Address, ...] = attrs.field(default=(), converter=tuple)
+    members: tuple[Address, ...] = attrs.field(default=(), converter=addresses)
     encrypted: bool = False
     topic: str | None = None
     disappearing: timedelta | None = None
@@ -238,7 +256,7 @@ class UserInfo:
     address: Address
     display_name: str | None = None
     registered: bool | None = None
-    extra: tuple[Address, ...] = attrs.field(default=(), converter=tuple)
+    extra: tuple[Address, ...] = attrs.field(default=(), converter=addresses)
 
 
 @attrs.frozen(kw_only=True)
@@ -271,7 +289,3 @@ class Capabilities:
             for field in attrs.fields(Capabilities)
             if field.type in ("bool", bool) and getattr(self, field.name)
         )
-
-
-def addresses(values: Iterable[Address | str]) -> tuple[Address, ...]:
-    return tuple(Address.parse(v) for v in values)

@@ -8,19 +8,14 @@ from datetime import timedelta
 from typing import Any
 
 import anyio
-import attrs
 from anyio.abc import TaskStatus
 
 from .._adapter import EventSink, OutgoingMessage
-from .._address import Address, AddressKind
+from .._address import Address
 from .._events import (
     ConnectionState,
     ConnectionStateChanged,
-    ConversationUpdated,
-    EncryptionStateChanged,
     Event,
-    Membership,
-    MembershipChanged,
     MessageDeleted,
     MessageEdited,
     MessageReceived,
@@ -31,35 +26,29 @@ from .._events import (
     UndecryptableMessage,
 )
 from .._exceptions import (
-    ClosedError,
     EncryptionRequiredError,
     InvalidContentError,
     NotFoundError,
-    NotSupportedError,
     PermissionDeniedError,
     RateLimitedError,
-    UnregisteredRecipientError,
     UntrustedIdentityError,
     UnverifiedDevicesError,
 )
 from .._markdown import to_html, to_styled
 from .._types import (
     Attachment,
-    Capabilities,
     Content,
-    Conversation,
-    EncryptionState,
     MessageRef,
     RecipientResult,
     SendStatus,
     SentMessage,
-    UserInfo,
 )
 from ._base import capabilities_of
 from ._conversations import FakeConversations
 from ._network import _Account
 
 __all__ = ["FakeAdapter", "capabilities_of"]
+
 
 class FakeAdapter(FakeConversations):
     """An account on a `FakeNetwork`; see ``FakeNetwork.adapter``."""
@@ -143,7 +132,11 @@ class FakeAdapter(FakeConversations):
         if content.format != "markdown":
             return {"text": content.text, "mentions": content.mentions}
         if self.network == "matrix":
-            return {"text": content.text, "html": to_html(content.text), "mentions": content.mentions}
+            return {
+                "text": content.text,
+                "html": to_html(content.text),
+                "mentions": content.mentions,
+            }
         text, styles, mentions = to_styled(content.text, content.mentions)
         return {"text": text, "styles": styles, "mentions": mentions}
 
@@ -238,7 +231,9 @@ class FakeAdapter(FakeConversations):
             return self._net.room(conversation).disappearing
         return self._net.timers.get(frozenset((self.account, conversation)))
 
-    def _target(self, ref: MessageRef, *, own: bool) -> tuple[Address, list[tuple[_Account, Address]]]:
+    def _target(
+        self, ref: MessageRef, *, own: bool
+    ) -> tuple[Address, list[tuple[_Account, Address]]]:
         sender = self._net.messages.get((self.network, ref.id))
         if sender is None:
             raise NotFoundError(f"no message {ref.id} in {ref.conversation}")
@@ -310,4 +305,3 @@ class FakeAdapter(FakeConversations):
         if attachment.source is None or attachment.source not in self._net.blobs:
             raise NotFoundError(f"no attachment {attachment.source} on this fake network")
         return self._net.blobs[attachment.source]
-

@@ -47,7 +47,6 @@ def capabilities_of(network: str) -> Capabilities:
 
 
 class FakeBase:
-
     def __init__(
         self, network: FakeNetwork, account: _Account, capabilities: Capabilities | None = None
     ) -> None:
@@ -121,7 +120,10 @@ class FakeBase:
         return room
 
     def _emit(
-        self, recipients: Sequence[tuple[_Account, Address]], make: Callable[..., Event], **fields: Any
+        self,
+        recipients: Sequence[tuple[_Account, Address]],
+        make: Callable[..., Event],
+        **fields: Any,
     ) -> tuple[str, Any]:
         stamp, when = self._net.now()
         for acc, conversation in recipients:
@@ -144,4 +146,3 @@ class FakeBase:
 
     def _retarget(self, ref: MessageRef, conversation: Address) -> MessageRef:
         return attrs.evolve(ref, conversation=conversation)
-

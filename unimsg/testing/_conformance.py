@@ -89,7 +89,7 @@ class AdapterConformance:
 
     @_check
     async def check_send_receive(self) -> None:
-        async with self.clients() as (pair, a, b, inbox):
+        async with self.clients() as (pair, a, _b, inbox):
             sent = await a.send(pair.second.account, "hello")
             assert sent.id and sent.timestamp.tzinfo is not None, sent
             got = await inbox.next(MessageReceived, lambda e: e.text == "hello")
@@ -192,7 +192,9 @@ class AdapterConformance:
             await inbox.next(MessageReceived, lambda e: e.text == "secret")
             if caps.create_conversation:
                 room = await a.create_conversation(
-                    pair.first.network, name="plain", members=[pair.second.account],
+                    pair.first.network,
+                    name="plain",
+                    members=[pair.second.account],
                     encrypted=False,
                 )
                 plain = await a.encryption_state(room.address)
@@ -287,5 +289,3 @@ class AdapterConformance:
             got = await inbox.next(MessageReceived, lambda e: e.text == "patient")
             assert got.id == sent.id
             await inbox.none(MessageReceived, within=0.2)
-
-

@@ -86,24 +86,36 @@ class FakeConversations(FakeBase):
 
     def _add(self, room: _Room, acc: _Account) -> None:
         """Signal adds members directly; Matrix invites, and the invitee's policy decides."""
-        joins = self.network == "signal" or acc.invites == "always" or (
-            isinstance(acc.invites, frozenset) and self.account in acc.invites
+        joins = (
+            self.network == "signal"
+            or acc.invites == "always"
+            or (isinstance(acc.invites, frozenset) and self.account in acc.invites)
         )
         if not joins:
             room.invited.append(acc.address)
-            self._emit(self._members(room), MembershipChanged, member=acc.address,
-                       membership=Membership.INVITED)
+            self._emit(
+                self._members(room),
+                MembershipChanged,
+                member=acc.address,
+                membership=Membership.INVITED,
+            )
             acc.post(self._membership_event(room, acc, Membership.INVITED))
             return
         room.members.append(acc.address)
-        self._emit(self._members(room), MembershipChanged, member=acc.address,
-                   membership=Membership.JOINED)
+        self._emit(
+            self._members(room), MembershipChanged, member=acc.address, membership=Membership.JOINED
+        )
 
     def _membership_event(self, room: _Room, acc: _Account, kind: Membership) -> MembershipChanged:
         stamp, when = self._net.now()
         return MembershipChanged(
-            network=self.network, account=acc.address, conversation=room.address,
-            sender=self.account, id=f"member-{stamp}", timestamp=when, member=acc.address,
+            network=self.network,
+            account=acc.address,
+            conversation=room.address,
+            sender=self.account,
+            id=f"member-{stamp}",
+            timestamp=when,
+            member=acc.address,
             membership=kind,
         )
 
@@ -121,8 +133,12 @@ class FakeConversations(FakeBase):
         if self.account in room.invited:
             room.invited.remove(self.account)
         room.members.append(self.account)
-        self._emit(self._members(room), MembershipChanged, member=self.account,
-                   membership=Membership.JOINED)
+        self._emit(
+            self._members(room),
+            MembershipChanged,
+            member=self.account,
+            membership=Membership.JOINED,
+        )
         return self._view(room)
 
     async def leave(self, address: Address) -> None:
@@ -130,8 +146,9 @@ class FakeConversations(FakeBase):
         self._own(address)
         room = self._room(self._net.resolve(address))
         room.members.remove(self.account)
-        self._emit(self._members(room), MembershipChanged, member=self.account,
-                   membership=Membership.LEFT)
+        self._emit(
+            self._members(room), MembershipChanged, member=self.account, membership=Membership.LEFT
+        )
 
     async def invite(self, conversation: Address, user: Address) -> None:
         self._check("invites")
@@ -197,8 +214,12 @@ class FakeConversations(FakeBase):
         stamp, when = self._net.now()
         self._acc.post(
             EncryptionStateChanged(
-                network=self.network, account=self.account, conversation=peer, sender=peer,
-                id=f"identity-{stamp}", timestamp=when,
+                network=self.network,
+                account=self.account,
+                conversation=peer,
+                sender=peer,
+                id=f"identity-{stamp}",
+                timestamp=when,
                 state=EncryptionState(
                     encrypted=True,
                     scheme="signal" if self.network == "signal" else MEGOLM,

@@ -14,8 +14,8 @@ import attrs
 
 from .._address import Address, AddressKind
 from .._events import Event
-from .._types import Capabilities, SentMessage
 from .._exceptions import InvalidAddressError, NotFoundError
+from .._types import Capabilities, SentMessage
 
 if TYPE_CHECKING:
     from ._adapter import FakeAdapter
@@ -174,8 +174,14 @@ class FakeNetwork:
         """
         from ._adapter import FakeAdapter
 
-        address = account if isinstance(account, Address) else Address.parse(
-            account if ":" in account and not account.startswith("@") else f"{network}:{account}"
+        address = (
+            account
+            if isinstance(account, Address)
+            else Address.parse(
+                account
+                if ":" in account and not account.startswith("@")
+                else f"{network}:{account}"
+            )
         )
         if address.network != network or not address.is_person:
             raise InvalidAddressError(f"{address} is not a {network} user address")
@@ -245,9 +251,11 @@ class FakeNetwork:
     ) -> Address:
         """Create a group (Signal) or room (Matrix); members join at once."""
         if network == "signal":
-            address = Address(network, AddressKind.GROUP, base64.b64encode(secrets.token_bytes(32)).decode())
+            group_id = base64.b64encode(secrets.token_bytes(32)).decode()
+            address = Address(network, AddressKind.GROUP, group_id)
         elif network == "matrix":
-            address = Address(network, AddressKind.GROUP, f"!{secrets.token_hex(9)}:{_MATRIX_SERVER}")
+            room_id = f"!{secrets.token_hex(9)}:{_MATRIX_SERVER}"
+            address = Address(network, AddressKind.GROUP, room_id)
         else:
             address = Address(network, AddressKind.GROUP, secrets.token_hex(12))
         people = [Address.parse(m) for m in members]

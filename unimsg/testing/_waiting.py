@@ -30,9 +30,9 @@ class EventWaiter:
         kind: type[E],
         where: Callable[[E], bool] = lambda _: True,
         *,
-        timeout: float | None = None,
+        within: float | None = None,
     ) -> E:
-        limit = self.timeout if timeout is None else timeout
+        limit = self.timeout if within is None else within
         with anyio.fail_after(limit):
             async for event in self._iter:
                 if isinstance(event, kind) and where(event):
