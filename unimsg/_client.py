@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import uuid
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
 from datetime import timedelta
@@ -75,6 +76,9 @@ class Client:
         self._events_out: MemoryObjectSendStream[Event] | None = None
         self._events_in: MemoryObjectReceiveStream[Event] | None = None
         self._closed = False
+        # Redeliveries (reconnects, replays) must not reach the application twice.
+        self._seen: OrderedDict[tuple[str, ...], None] = OrderedDict()
+        self._seen_limit = 10_000
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -114,7 +118,17 @@ class Client:
         stack, self._stack = self._stack, None
         if stack is None:
             return None
-        return await stack.__aexit__(exc_type, exc, tb)
+        try:
+            return await stack.__aexit__(exc_type, exc, tb)
+        except BaseExceptionGroup as group:
+            # The task group wraps whatever it sees; callers should get the
+            # error itself so that ``except NotFoundError`` works around ``async with``.
+            leaves = _leaves(group)
+            if exc is not None and all(leaf is exc for leaf in leaves):
+                return False
+            if len(leaves) == 1:
+                raise leaves[0] from None
+            raise
 
     async def _run_adapter(
         self, adapter: Adapter, *, task_status: anyio.abc.TaskStatus[None]
@@ -310,8 +324,27 @@ class Client:
                 event = await stream.receive()
             except (anyio.EndOfStream, anyio.ClosedResourceError):
                 return
+            if self._is_duplicate(event):
+                log.debug("dropped a redelivered %s %s", type(event).__name__, event.id)
+                await self.ack(event)
+                continue
             yield event
             await self.ack(event)
+
+    def _is_duplicate(self, event: Event) -> bool:
+        key = (
+            type(event).__name__,
+            event.network,
+            event.account.id,
+            event.conversation.id,
+            event.id,
+        )
+        if key in self._seen:
+            return True
+        self._seen[key] = None
+        if len(self._seen) > self._seen_limit:
+            self._seen.popitem(last=False)
+        return False
 
     async def ack(self, event: Event) -> None:
         await self._adapter_for_event(event).ack(event)
@@ -388,6 +421,16 @@ class Client:
 
     def capabilities(self, network: str) -> Capabilities:
         return self.adapter(network).capabilities
+
+
+def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
+    found: list[BaseException] = []
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            found.extend(_leaves(exc))
+        else:
+            found.append(exc)
+    return found
 
 
 def _ref(target: Event | MessageRef) -> MessageRef:

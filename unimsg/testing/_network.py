@@ -259,6 +259,9 @@ class FakeNetwork:
         else:
             address = Address(network, AddressKind.GROUP, secrets.token_hex(12))
         people = [Address.parse(m) for m in members]
+        for person in people:
+            if person not in self._accounts:
+                self._accounts[person] = _Account(person, None)
         if creator is not None:
             people.insert(0, creator)
         room = _Room(
