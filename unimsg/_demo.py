@@ -90,9 +90,8 @@ async def run_demo(say: Callable[[str], None] = print) -> None:
         answer = await bot.reply(ack, "Thanks Alice, the incident is yours.")
         say(f"          bot replies over the same network: {answer.conversation}")
         got = await alice_inbox.next(MessageReceived, lambda e: e.reply_to is not None)
-        say(
-            f"          Alice's phone shows the reply to message {got.reply_to.id if got.reply_to else ''}"
-        )
+        quoted = got.reply_to.id if got.reply_to else "?"
+        say(f"          Alice's phone shows it as a reply to message {quoted}")
         await bot.send(team, "Alice acknowledged the api-7 incident.")
         await bob_inbox.next(MessageReceived, lambda e: e.text.startswith("Alice acknowledged"))
         say("          the team room gets the summary")
