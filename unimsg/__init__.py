@@ -2,7 +2,7 @@
 
 from ._adapter import Adapter, EventSink, OutgoingMessage
 from ._address import Address, AddressKind
-from ._client import Client
+from ._client import Client, EventStream
 from ._events import (
     ConnectionState,
     ConnectionStateChanged,
@@ -90,6 +90,7 @@ __all__ = [
     "EncryptionStateChanged",
     "Event",
     "EventSink",
+    "EventStream",
     "InvalidAddressError",
     "InvalidContentError",
     "Membership",

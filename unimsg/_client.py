@@ -6,7 +6,7 @@ import logging
 import math
 import uuid
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
 from datetime import timedelta
 from types import TracebackType
@@ -32,7 +32,7 @@ from ._types import (
     UserInfo,
 )
 
-__all__ = ["Client"]
+__all__ = ["Client", "EventStream"]
 
 log = logging.getLogger("unimsg")
 T = TypeVar("T")
@@ -310,25 +310,26 @@ class Client:
 
     # -- events ------------------------------------------------------------------------
 
-    async def events(self) -> AsyncIterator[Event]:
+    def events(self) -> EventStream:
         """Every event of every adapter, in arrival order (per conversation: network order).
 
         An event counts as handled (acknowledged) once the loop asks for the
-        next one; ``ack`` does it earlier.
+        next one; ``ack`` does it earlier. Cancelling a wait (a timeout) leaves
+        the stream usable.
         """
         self._check_open()
+        return EventStream(self)
+
+    async def _receive(self) -> Event | None:
         assert self._events_in is not None
-        stream = self._events_in
         while True:
             try:
-                event = await stream.receive()
+                event = await self._events_in.receive()
             except (anyio.EndOfStream, anyio.ClosedResourceError):
-                return
-            if self._is_duplicate(event):
-                log.debug("dropped a redelivered %s %s", type(event).__name__, event.id)
-                await self.ack(event)
-                continue
-            yield event
+                return None
+            if not self._is_duplicate(event):
+                return event
+            log.debug("dropped a redelivered %s %s", type(event).__name__, event.id)
             await self.ack(event)
 
     def _is_duplicate(self, event: Event) -> bool:
@@ -421,6 +422,27 @@ class Client:
 
     def capabilities(self, network: str) -> Capabilities:
         return self.adapter(network).capabilities
+
+
+class EventStream:
+    """The iterator ``Client.events()`` returns."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+        self._pending: Event | None = None
+
+    def __aiter__(self) -> EventStream:
+        return self
+
+    async def __anext__(self) -> Event:
+        previous, self._pending = self._pending, None
+        if previous is not None:
+            await self._client.ack(previous)
+        event = await self._client._receive()
+        if event is None:
+            raise StopAsyncIteration
+        self._pending = event
+        return event
 
 
 def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:

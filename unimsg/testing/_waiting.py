@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import TypeVar
 
 import anyio
@@ -21,7 +21,7 @@ class EventWaiter:
     """
 
     def __init__(self, client: Client, timeout: float = 10.0) -> None:
-        self._iter: AsyncIterator[Event] = client.events()
+        self._iter = client.events()
         self.timeout = timeout
         self.skipped: list[Event] = []
 
