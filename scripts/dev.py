@@ -1,0 +1,97 @@
+"""One entry point for a fresh checkout: ``demo`` and ``test``.
+
+    python3 scripts/dev.py demo     # install unimsg into .venv and run `unimsg demo`
+    python3 scripts/dev.py test     # install dev extras, start Synapse, run every check
+
+Stdlib only, so that it runs on a machine with nothing but Python 3.11+.
+``test`` runs ruff, mypy --strict, the docs build and pytest; it starts the
+test homeservers (scripts/synapse.py) unless they already run, and stops
+what it started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV = ROOT / ".venv"
+BIN = VENV / "bin"
+SYNAPSE = [sys.executable, str(ROOT / "scripts" / "synapse.py")]
+
+
+def say(message: str) -> None:
+    print(f"[dev] {message}", flush=True)
+
+
+def run(*cmd: str | Path, **kwargs: object) -> None:
+    subprocess.run([str(c) for c in cmd], check=True, cwd=ROOT, **kwargs)  # type: ignore[call-overload]
+
+
+def ensure_venv(extras: str) -> None:
+    if not (BIN / "python").exists():
+        say(f"creating {VENV.relative_to(ROOT)}")
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    target = f".[{extras}]" if extras else "."
+    say(f"installing {target} (editable)")
+    run(BIN / "python", "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+        "-e", target)
+
+
+def demo(_: argparse.Namespace) -> int:
+    ensure_venv("")
+    return subprocess.run([str(BIN / "unimsg"), "demo"], cwd=ROOT).returncode
+
+
+def _synapse_running(profile: str) -> bool:
+    return (ROOT / ".cache" / "synapse" / profile / "instance.json").exists()
+
+
+def test(args: argparse.Namespace) -> int:
+    ensure_venv("dev")
+    started: list[str] = []
+    if not args.no_synapse:
+        run(*SYNAPSE, "install")
+        for profile in ("relaxed", "stock"):
+            if not _synapse_running(profile):
+                run(*SYNAPSE, "start", "--profile", profile)
+                started.append(profile)
+    try:
+        say("ruff")
+        run(BIN / "ruff", "check", ".")
+        say("mypy --strict")
+        run(BIN / "mypy")
+        say("mkdocs build --strict")
+        run(BIN / "mkdocs", "build", "--strict", "--quiet", "--site-dir",
+            ROOT / ".cache" / "site")
+        say("pytest")
+        env = dict(os.environ)
+        return subprocess.run(
+            [str(BIN / "python"), "-m", "pytest", *args.pytest_args], cwd=ROOT, env=env
+        ).returncode
+    except subprocess.CalledProcessError as exc:
+        say(f"failed: {' '.join(map(str, exc.cmd))}")
+        return exc.returncode or 1
+    finally:
+        for profile in started:
+            subprocess.run([*SYNAPSE, "stop", "--profile", profile], cwd=ROOT)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="scripts/dev.py")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("demo", help="install unimsg and run its demo (no servers needed)")
+    t = sub.add_parser("test", help="install dev extras and run the whole test suite")
+    t.add_argument("--no-synapse", action="store_true",
+                   help="do not start Synapse (its tests are then skipped, or fail under CI)")
+    t.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
+    args = parser.parse_args()
+    return demo(args) if args.command == "demo" else test(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
