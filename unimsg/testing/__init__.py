@@ -8,10 +8,12 @@
 from ._adapter import FakeAdapter, capabilities_of
 from ._conformance import AdapterConformance, ConformancePair
 from ._network import FakeNetwork, Faults
+from ._waiting import EventWaiter
 
 __all__ = [
     "AdapterConformance",
     "ConformancePair",
+    "EventWaiter",
     "FakeAdapter",
     "FakeNetwork",
     "Faults",
