@@ -53,7 +53,7 @@ def _fail(text: str, why: str) -> InvalidAddressError:
     return InvalidAddressError(f"invalid address {text!r}: {why}")
 
 
-@attrs.frozen(order=True)
+@attrs.frozen(order=True, cache_hash=True)
 class Address:
     """A person or conversation on one network, e.g. ``signal:+15551234567``.
 
