@@ -7,7 +7,6 @@ network library, and a missing extra fails with the command that fixes it.
 from __future__ import annotations
 
 from functools import cache
-from importlib.metadata import entry_points
 from typing import Any
 
 from ._exceptions import AdapterNotFoundError
@@ -19,12 +18,17 @@ _EXTRAS = {"matrix": "unimsg[matrix]", "signal": "unimsg[signal]"}
 
 def adapter_names() -> list[str]:
     """Names of the installed adapters."""
+    # importlib.metadata costs ~25 ms to import: only pay it when an adapter is looked up.
+    from importlib.metadata import entry_points
+
     return sorted(ep.name for ep in entry_points(group="unimsg.adapters"))
 
 
 @cache
 def adapter_class(name: str) -> Any:
     """The adapter class registered as ``name``, imported now."""
+    from importlib.metadata import entry_points
+
     found = entry_points(group="unimsg.adapters", name=name)
     if not found:
         known = ", ".join(adapter_names()) or "none"
