@@ -114,7 +114,7 @@ def _write_private(path: Path, text: str) -> None:
 
 def _run(*cmd: str | Path, check: bool = False, **kwargs: Any) -> subprocess.CompletedProcess[str]:
     # Every command here is built from constants and paths below the repo root.
-    return subprocess.run([str(c) for c in cmd], check=check, text=True, **kwargs)  # noqa: S603
+    return subprocess.run([str(c) for c in cmd], check=check, text=True, **kwargs)
 
 
 def installed_version() -> str | None:
@@ -278,7 +278,7 @@ def _port_free(port: int) -> bool:
 
 def _versions_ok(url: str) -> bool:
     try:
-        with urllib.request.urlopen(f"{url}/_matrix/client/versions", timeout=2) as resp:  # noqa: S310
+        with urllib.request.urlopen(f"{url}/_matrix/client/versions", timeout=2) as resp:
             return bool(resp.status == 200)
     except (urllib.error.URLError, OSError):
         return False
