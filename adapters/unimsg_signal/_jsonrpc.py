@@ -1,0 +1,359 @@
+"""Sans-I/O JSON-RPC 2.0 codec for signal-cli, plus a Server-Sent Events parser.
+
+Nothing here touches a socket. Feed bytes in, get events out; ask for bytes to
+write. The same :class:`JsonRpcConnection` serves the line-framed transports
+(stdio, UNIX socket, TCP), and :func:`decode_http_body` reads the single JSON
+value of an HTTP response. :class:`SseParser` reads ``GET /api/v1/events``.
+
+Line framing follows signal-cli: one JSON value per line, a line ends at
+``\\n``, ``\\r`` or ``\\r\\n``. Blank lines are skipped. A line that is not a
+valid JSON-RPC message raises :class:`~unimsg._exceptions.RemoteProtocolError`;
+the bad line is dropped and the stream stays usable.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Iterable
+from typing import Any, TypeAlias
+
+import attrs
+
+from unimsg._exceptions import RemoteProtocolError
+
+__all__ = [
+    "DEFAULT_MAX_LINE_LENGTH",
+    "ErrorResponse",
+    "Event",
+    "JsonRpcConnection",
+    "JsonValue",
+    "LineBuffer",
+    "Notification",
+    "RequestId",
+    "Response",
+    "SseEvent",
+    "SseParser",
+    "decode_http_body",
+    "encode_json",
+    "parse_message",
+]
+
+JsonValue: TypeAlias = "bool | int | float | str | list[JsonValue] | dict[str, JsonValue] | None"
+RequestId: TypeAlias = int | str
+
+# Incoming envelopes with inline data (previews, quotes) stay far below this;
+# the guard exists so a peer that never sends a newline cannot grow us forever.
+DEFAULT_MAX_LINE_LENGTH = 16 * 1024 * 1024
+
+
+@attrs.frozen
+class Response:
+    """A successful answer to the request with the same ``id``."""
+
+    id: RequestId
+    result: JsonValue
+
+
+@attrs.frozen
+class ErrorResponse:
+    """A failed request. ``id`` is ``None`` when the server could not read it."""
+
+    id: RequestId | None
+    code: int
+    message: str
+    data: JsonValue = None
+
+
+@attrs.frozen
+class Notification:
+    """A request without ``id`` sent by the server, e.g. ``receive``."""
+
+    method: str
+    params: JsonValue = None
+
+
+Event: TypeAlias = Response | ErrorResponse | Notification
+
+
+def encode_json(value: JsonValue) -> bytes:
+    """Compact UTF-8 JSON without a line terminator."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _loads(data: bytes) -> JsonValue:
+    try:
+        text = data.decode("utf-8")
+        value: JsonValue = json.loads(text, parse_constant=_reject_constant)
+    except RecursionError:
+        raise RemoteProtocolError("JSON nested too deeply") from None
+    except ValueError as exc:
+        # JSONDecodeError, UnicodeDecodeError and the int-digits limit are all ValueErrors.
+        raise RemoteProtocolError(f"invalid JSON from the daemon: {exc}") from None
+    return value
+
+
+def _is_id(value: object) -> bool:
+    return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
+
+
+def _parse_object(obj: JsonValue) -> Event:
+    if not isinstance(obj, dict):
+        raise RemoteProtocolError(f"expected a JSON-RPC object, got {type(obj).__name__}")
+    if obj.get("jsonrpc") != "2.0":
+        raise RemoteProtocolError(f"unsupported jsonrpc version: {obj.get('jsonrpc')!r}")
+    if "method" in obj:
+        method = obj["method"]
+        if not isinstance(method, str):
+            raise RemoteProtocolError("JSON-RPC method must be a string")
+        if obj.get("id") is not None:
+            # signal-cli never calls methods on its clients; an id would expect an answer.
+            raise RemoteProtocolError(f"unexpected request {method!r} with an id from the daemon")
+        params = obj.get("params")
+        if params is not None and not isinstance(params, (dict, list)):
+            raise RemoteProtocolError("JSON-RPC params must be an object or an array")
+        return Notification(method, params)
+    has_result, has_error = "result" in obj, "error" in obj
+    if has_result == has_error:
+        raise RemoteProtocolError("JSON-RPC response needs exactly one of result and error")
+    if "id" not in obj:
+        raise RemoteProtocolError("JSON-RPC response without id")
+    rid = obj["id"]
+    if has_result:
+        if not _is_id(rid):
+            raise RemoteProtocolError(f"invalid JSON-RPC response id: {rid!r}")
+        assert isinstance(rid, (int, str))
+        return Response(rid, obj["result"])
+    if rid is not None and not _is_id(rid):
+        raise RemoteProtocolError(f"invalid JSON-RPC response id: {rid!r}")
+    error = obj["error"]
+    if not isinstance(error, dict):
+        raise RemoteProtocolError("JSON-RPC error must be an object")
+    code, message = error.get("code"), error.get("message")
+    if not isinstance(code, int) or isinstance(code, bool):
+        raise RemoteProtocolError(f"JSON-RPC error code must be an integer, got {code!r}")
+    if not isinstance(message, str):
+        raise RemoteProtocolError("JSON-RPC error message must be a string")
+    assert rid is None or isinstance(rid, (int, str))
+    return ErrorResponse(rid, code, message, error.get("data"))
+
+
+def parse_message(data: bytes) -> list[Event]:
+    """Decode one JSON value (object or batch array) into events.
+
+    Raises :class:`RemoteProtocolError` if anything is wrong; a batch is
+    accepted or rejected as a whole.
+    """
+    value = _loads(data)
+    if isinstance(value, list):
+        if not value:
+            raise RemoteProtocolError("empty JSON-RPC batch")
+        return [_parse_object(item) for item in value]
+    return [_parse_object(value)]
+
+
+def decode_http_body(body: bytes) -> list[Event]:
+    """Events of one HTTP ``/api/v1/rpc`` response body; empty for ``201``."""
+    if not body.strip():
+        return []
+    return parse_message(body)
+
+
+class LineBuffer:
+    """Splits a byte stream into lines ending at ``\\n``, ``\\r`` or ``\\r\\n``.
+
+    A ``\\r`` that ends one chunk and a ``\\n`` that starts the next count
+    as one terminator, so the result never depends on how bytes were chunked.
+    """
+
+    def __init__(self, max_line_length: int = DEFAULT_MAX_LINE_LENGTH) -> None:
+        self.max_line_length = max_line_length
+        self._buf = bytearray()
+        self._skip_lf = False
+        self._discarding = False
+
+    def feed(self, data: bytes) -> None:
+        self._buf += data
+
+    def next_line(self) -> bytes | None:
+        """The next complete line without terminator, or ``None`` if none is complete.
+
+        Raises :class:`RemoteProtocolError` once for each over-long line; its
+        bytes are dropped up to the next terminator.
+        """
+        buf = self._buf
+        while True:
+            if self._skip_lf and buf[:1] == b"\n":
+                del buf[:1]
+            if buf:
+                self._skip_lf = False
+            lf, cr = buf.find(b"\n"), buf.find(b"\r")
+            end = min(lf, cr) if lf >= 0 and cr >= 0 else max(lf, cr)
+            if end < 0:
+                if len(buf) > self.max_line_length:
+                    del buf[:]
+                    if not self._discarding:
+                        self._discarding = True
+                        raise RemoteProtocolError(
+                            f"line longer than {self.max_line_length} bytes from the daemon"
+                        )
+                return None
+            line = bytes(buf[:end])
+            self._skip_lf = buf[end : end + 1] == b"\r"
+            del buf[: end + 1]
+            if self._discarding:
+                # The tail of an over-long line whose start is already gone.
+                self._discarding = False
+                continue
+            if len(line) > self.max_line_length:
+                raise RemoteProtocolError(
+                    f"line longer than {self.max_line_length} bytes from the daemon"
+                )
+            return line
+
+
+class JsonRpcConnection:
+    """Client side of a line-framed JSON-RPC stream.
+
+    ``send_*`` return the bytes to write (one line each); :meth:`receive_data`
+    takes whatever the transport read and returns the complete events.
+    """
+
+    def __init__(self, *, max_line_length: int = DEFAULT_MAX_LINE_LENGTH) -> None:
+        self._ids = itertools.count(1)
+        self._lines = LineBuffer(max_line_length)
+        self._ready: list[Event] = []
+
+    @staticmethod
+    def _request(method: str, params: JsonValue, rid: RequestId | None) -> dict[str, JsonValue]:
+        message: dict[str, JsonValue] = {"jsonrpc": "2.0", "method": method}
+        # signal-cli tolerates "params": null but omitting it is the canonical form.
+        if params is not None:
+            message["params"] = params
+        if rid is not None:
+            message["id"] = rid
+        return message
+
+    def next_id(self) -> int:
+        """A fresh request id, unique within this connection."""
+        return next(self._ids)
+
+    def send_request(self, method: str, params: JsonValue = None) -> tuple[int, bytes]:
+        """A request line and the id its response will carry."""
+        rid = self.next_id()
+        return rid, encode_json(self._request(method, params, rid)) + b"\n"
+
+    def send_notification(self, method: str, params: JsonValue = None) -> bytes:
+        """A request line that the daemon executes without answering."""
+        return encode_json(self._request(method, params, None)) + b"\n"
+
+    def send_batch(self, calls: Iterable[tuple[str, JsonValue]]) -> tuple[list[int], bytes]:
+        """One line holding several requests; the daemon answers with one array."""
+        ids: list[int] = []
+        batch: list[JsonValue] = []
+        for method, params in calls:
+            rid = self.next_id()
+            ids.append(rid)
+            batch.append(self._request(method, params, rid))
+        if not batch:
+            raise ValueError("a JSON-RPC batch needs at least one request")
+        return ids, encode_json(batch) + b"\n"
+
+    def receive_data(self, data: bytes) -> list[Event]:
+        """Buffer ``data`` and return every event completed so far.
+
+        On a bad line this raises :class:`RemoteProtocolError` after dropping
+        that line. Events decoded before it, and any lines after it, are kept:
+        the next call (``receive_data(b"")`` will do) returns them.
+        """
+        self._lines.feed(data)
+        events, self._ready = self._ready, []
+        while True:
+            try:
+                line = self._lines.next_line()
+                if line is None:
+                    return events
+                if line.strip():
+                    events.extend(parse_message(line))
+            except RemoteProtocolError:
+                self._ready = events
+                raise
+
+
+@attrs.frozen
+class SseEvent:
+    """One dispatched Server-Sent Event. signal-cli only sends ``receive``."""
+
+    event: str
+    data: str
+    id: str | None = None
+    retry: int | None = None
+
+    def json(self) -> JsonValue:
+        """``data`` decoded as JSON; :class:`RemoteProtocolError` if it is not."""
+        return _loads(self.data.encode())
+
+
+class SseParser:
+    """Incremental ``text/event-stream`` parser (WHATWG rules).
+
+    Comment lines (``:``, signal-cli's keep-alive) produce no event; watch
+    :attr:`comments` or the raw byte flow to detect a live but idle stream.
+    """
+
+    def __init__(self, *, max_line_length: int = DEFAULT_MAX_LINE_LENGTH) -> None:
+        self.last_event_id: str | None = None
+        self.retry: int | None = None
+        self.comments = 0
+        self._lines = LineBuffer(max_line_length)
+        self._started = False
+        self._event = ""
+        self._data: list[str] = []
+        self._retry_seen: int | None = None
+
+    def feed(self, data: bytes) -> list[SseEvent]:
+        """Parse ``data`` and return the events it completed."""
+        if not self._started and data:
+            self._started = True
+            if data.startswith(b"\xef\xbb\xbf"):
+                data = data[3:]
+        self._lines.feed(data)
+        events: list[SseEvent] = []
+        while True:
+            raw = self._lines.next_line()
+            if raw is None:
+                return events
+            event = self._line(raw.decode("utf-8", errors="replace"))
+            if event is not None:
+                events.append(event)
+
+    def _line(self, line: str) -> SseEvent | None:
+        if not line:
+            return self._dispatch()
+        if line.startswith(":"):
+            self.comments += 1
+            return None
+        name, sep, value = line.partition(":")
+        if sep and value.startswith(" "):
+            value = value[1:]
+        if name == "event":
+            self._event = value
+        elif name == "data":
+            self._data.append(value)
+        elif name == "id":
+            if "\0" not in value:
+                self.last_event_id = value
+        elif name == "retry" and value.isascii() and value.isdigit():
+            self.retry = self._retry_seen = int(value)
+        return None
+
+    def _dispatch(self) -> SseEvent | None:
+        event, data, retry = self._event or "message", self._data, self._retry_seen
+        self._event, self._data, self._retry_seen = "", [], None
+        if not data:
+            return None
+        return SseEvent(event, "\n".join(data), self.last_event_id, retry)
