@@ -45,8 +45,10 @@ from ._exceptions import (
     UnverifiedDevicesError,
     UsageError,
 )
+from ._health import AdapterHealth
 from ._registry import adapter_class, adapter_names
 from ._router import Contact, Route
+from ._store import MemoryStore, SqliteStore, Store
 from ._types import (
     Attachment,
     Capabilities,
@@ -67,6 +69,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Adapter",
+    "AdapterHealth",
     "AdapterNotFoundError",
     "Address",
     "AddressKind",
@@ -95,6 +98,7 @@ __all__ = [
     "InvalidContentError",
     "Membership",
     "MembershipChanged",
+    "MemoryStore",
     "Mention",
     "MessageDeleted",
     "MessageEdited",
@@ -115,6 +119,8 @@ __all__ = [
     "Route",
     "SendStatus",
     "SentMessage",
+    "SqliteStore",
+    "Store",
     "StyleRange",
     "TextStyle",
     "TypingChanged",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
@@ -17,9 +18,11 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from ._adapter import Adapter, OutgoingMessage
 from ._address import Address
-from ._events import Event
+from ._events import ConnectionState, Event
 from ._exceptions import ClosedError, EncryptionRequiredError, NotSupportedError, RateLimitedError
+from ._health import AdapterHealth, _Health, event_key
 from ._router import Contact, Route, adapter_name, plan_routes
+from ._store import MemoryStore, SqliteStore, Store
 from ._types import (
     Attachment,
     Capabilities,
@@ -61,6 +64,7 @@ class Client:
         require_encryption: bool = False,
         rate_limit_budget: float = 30.0,
         event_buffer: int = 1024,
+        store: Store | str | os.PathLike[str] | None = None,
     ) -> None:
         if not adapters:
             raise ValueError("a Client needs at least one adapter")
@@ -76,9 +80,16 @@ class Client:
         self._events_out: MemoryObjectSendStream[Event] | None = None
         self._events_in: MemoryObjectReceiveStream[Event] | None = None
         self._closed = False
-        # Redeliveries (reconnects, replays) must not reach the application twice.
-        self._seen: OrderedDict[tuple[str, ...], None] = OrderedDict()
-        self._seen_limit = 10_000
+        # Redeliveries (reconnects, replays, restarts) must not reach the
+        # application twice: ``_handed`` covers this run, the store past runs.
+        self._handed: OrderedDict[str, None] = OrderedDict()
+        self._handed_limit = 10_000
+        if store is None:
+            store = MemoryStore()
+        elif not isinstance(store, Store):
+            store = SqliteStore(store)
+        self.store: Store = store
+        self._health = {name: _Health() for name in self._adapters}
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -92,8 +103,10 @@ class Client:
             stack.push_async_callback(send.aclose)
             tg = await stack.enter_async_context(anyio.create_task_group())
             stack.callback(tg.cancel_scope.cancel)
-            for adapter in self._adapters.values():
+            stack.callback(self.store.close)
+            for name, adapter in self._adapters.items():
                 await tg.start(self._run_adapter, adapter)
+                self._health[name].state = ConnectionState.CONNECTED
             self._stack = stack.pop_all()
         return self
 
@@ -134,8 +147,17 @@ class Client:
         self, adapter: Adapter, *, task_status: anyio.abc.TaskStatus[None]
     ) -> None:
         assert self._events_out is not None
-        sink = self._events_out.send
-        await adapter.run(sink, task_status=task_status)
+        send = self._events_out.send
+        health = self._health[adapter_name(adapter)]
+
+        async def sink(event: Event) -> None:
+            health.saw(event)
+            await send(event)
+
+        try:
+            await adapter.run(sink, task_status=task_status)
+        finally:
+            health.state = ConnectionState.DISCONNECTED
 
     def _check_open(self) -> None:
         if self._stack is None:
@@ -333,22 +355,30 @@ class Client:
             await self.ack(event)
 
     def _is_duplicate(self, event: Event) -> bool:
-        key = (
-            type(event).__name__,
-            event.network,
-            event.account.id,
-            event.conversation.id,
-            event.id,
-        )
-        if key in self._seen:
+        key = event_key(event)
+        if key in self._handed or self.store.seen(key):
             return True
-        self._seen[key] = None
-        if len(self._seen) > self._seen_limit:
-            self._seen.popitem(last=False)
+        self._handed[key] = None
+        if len(self._handed) > self._handed_limit:
+            self._handed.popitem(last=False)
         return False
 
     async def ack(self, event: Event) -> None:
+        """Mark ``event`` handled: it will not be delivered again, even after a restart."""
         await self._adapter_for_event(event).ack(event)
+        self.store.remember(event_key(event))
+
+    def health(self) -> dict[str, AdapterHealth]:
+        """Each adapter's connection state, last event time and the client's backlog."""
+        backlog = 0
+        if self._events_in is not None and self._stack is not None:
+            backlog = self._events_in.statistics().current_buffer_used
+        return {
+            name: AdapterHealth(
+                state=h.state, last_event=h.last_event, events=h.events, backlog=backlog
+            )
+            for name, h in self._health.items()
+        }
 
     # -- conversations -------------------------------------------------------------------
 
