@@ -46,6 +46,7 @@ from ._exceptions import (
     UsageError,
 )
 from ._health import AdapterHealth
+from ._outbox import QueuedMessage
 from ._registry import adapter_class, adapter_names
 from ._router import Contact, Route
 from ._store import MemoryStore, SqliteStore, Store
@@ -109,6 +110,7 @@ __all__ = [
     "NotSupportedError",
     "OutgoingMessage",
     "PermissionDeniedError",
+    "QueuedMessage",
     "RateLimitedError",
     "ReactionReceived",
     "ReceiptKind",

@@ -32,6 +32,16 @@ class Store(Protocol):
         """Set a named value; ``None`` removes it."""
         ...
 
+    def outbox_add(self, key: str, lane: str, payload: str) -> None:
+        """Queue a send (once per key), before it is attempted."""
+        ...
+
+    def outbox_pending(self) -> list[tuple[str, str, str]]:
+        """Queued sends as (key, lane, payload), oldest first."""
+        ...
+
+    def outbox_remove(self, key: str) -> None: ...
+
     def close(self) -> None: ...
 
 
@@ -41,6 +51,7 @@ class MemoryStore:
     def __init__(self, limit: int = 100_000) -> None:
         self._seen: dict[str, None] = {}
         self._values: dict[str, str] = {}
+        self._outbox: dict[str, tuple[str, str]] = {}
         self._limit = limit
 
     def seen(self, key: str) -> bool:
@@ -59,6 +70,15 @@ class MemoryStore:
             self._values.pop(name, None)
         else:
             self._values[name] = value
+
+    def outbox_add(self, key: str, lane: str, payload: str) -> None:
+        self._outbox.setdefault(key, (lane, payload))
+
+    def outbox_pending(self) -> list[tuple[str, str, str]]:
+        return [(key, lane, payload) for key, (lane, payload) in self._outbox.items()]
+
+    def outbox_remove(self, key: str) -> None:
+        self._outbox.pop(key, None)
 
     def close(self) -> None:
         pass
@@ -89,6 +109,10 @@ class SqliteStore:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("CREATE TABLE IF NOT EXISTS seen (key TEXT PRIMARY KEY, at REAL NOT NULL)")
         self._db.execute("CREATE TABLE IF NOT EXISTS kv (name TEXT PRIMARY KEY, value TEXT)")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+            " key TEXT UNIQUE NOT NULL, lane TEXT NOT NULL, payload TEXT NOT NULL)"
+        )
         self._db.execute("DELETE FROM seen WHERE at < ?", (time.time() - retention,))
         for suffix in ("-wal", "-shm"):
             side = self.path.with_name(self.path.name + suffix)
@@ -114,6 +138,19 @@ class SqliteStore:
             self._db.execute("DELETE FROM kv WHERE name = ?", (name,))
         else:
             self._db.execute("INSERT OR REPLACE INTO kv (name, value) VALUES (?, ?)", (name, value))
+
+    def outbox_add(self, key: str, lane: str, payload: str) -> None:
+        self._db.execute(
+            "INSERT OR IGNORE INTO outbox (key, lane, payload) VALUES (?, ?, ?)",
+            (key, lane, payload),
+        )
+
+    def outbox_pending(self) -> list[tuple[str, str, str]]:
+        rows = self._db.execute("SELECT key, lane, payload FROM outbox ORDER BY seq").fetchall()
+        return [(str(k), str(lane), str(p)) for k, lane, p in rows]
+
+    def outbox_remove(self, key: str) -> None:
+        self._db.execute("DELETE FROM outbox WHERE key = ?", (key,))
 
     def close(self) -> None:
         self._db.close()

@@ -1,0 +1,305 @@
+"""The client's core: adapters, lifecycle, routing, retries and the event stream."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AsyncExitStack
+from types import TracebackType
+from typing import Self, TypeVar
+
+import anyio
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from ._adapter import Adapter
+from ._address import Address
+from ._events import ConnectionState, Event
+from ._exceptions import ClosedError, EncryptionRequiredError, NotSupportedError, RateLimitedError
+from ._health import AdapterHealth, _Health, event_key
+from ._outbox import Outbox
+from ._router import Contact, Route, adapter_name, plan_routes
+from ._store import MemoryStore, SqliteStore, Store
+from ._types import (
+    Capabilities,
+    MessageRef,
+)
+
+__all__ = ["ClientCore", "EventStream"]
+
+log = logging.getLogger("unimsg")
+T = TypeVar("T")
+Target = Address | Contact | str
+
+
+def _target(value: Target) -> Address | Contact:
+    return value if isinstance(value, Contact) else Address.parse(value)
+
+
+class ClientCore:
+    """One application's view of all its accounts.
+
+    ``async with Client(signal, matrix, routes=[...]) as client:`` starts
+    every adapter (returning once each can send) and stops them on exit.
+
+    ``rate_limit_budget`` bounds how long (seconds) one call waits out rate
+    limits before `RateLimitedError` reaches the caller; a retried send keeps
+    its idempotency key, so it is never duplicated where the network can tell.
+    """
+
+    def __init__(
+        self,
+        *adapters: Adapter,
+        routes: Sequence[Route] = (),
+        require_encryption: bool = False,
+        rate_limit_budget: float = 30.0,
+        event_buffer: int = 1024,
+        store: Store | str | os.PathLike[str] | None = None,
+    ) -> None:
+        if not adapters:
+            raise ValueError("a Client needs at least one adapter")
+        names = [adapter_name(a) for a in adapters]
+        if len(set(names)) != len(names):
+            raise ValueError(f"two adapters for the same account: {names}")
+        self._adapters = dict(zip(names, adapters, strict=True))
+        self.routes = tuple(routes)
+        self.require_encryption = require_encryption
+        self.rate_limit_budget = rate_limit_budget
+        self._event_buffer = event_buffer
+        self._stack: AsyncExitStack | None = None
+        self._events_out: MemoryObjectSendStream[Event] | None = None
+        self._events_in: MemoryObjectReceiveStream[Event] | None = None
+        self._closed = False
+        # Redeliveries (reconnects, replays, restarts) must not reach the
+        # application twice: ``_handed`` covers this run, the store past runs.
+        self._handed: OrderedDict[str, None] = OrderedDict()
+        self._handed_limit = 10_000
+        if store is None:
+            store = MemoryStore()
+        elif not isinstance(store, Store):
+            store = SqliteStore(store)
+        self.store: Store = store
+        self._health = {name: _Health() for name in self._adapters}
+        self.outbox = Outbox(self.store, self._adapters.__getitem__)
+
+    # -- lifecycle -----------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        if self._stack is not None or self._closed:
+            raise ClosedError("a Client can be opened once; create a new one")
+        send, receive = anyio.create_memory_object_stream[Event](self._event_buffer)
+        self._events_out, self._events_in = send, receive
+        async with AsyncExitStack() as stack:
+            stack.push_async_callback(receive.aclose)
+            stack.push_async_callback(send.aclose)
+            tg = await stack.enter_async_context(anyio.create_task_group())
+            stack.callback(tg.cancel_scope.cancel)
+            stack.callback(self.store.close)
+            for name, adapter in self._adapters.items():
+                await tg.start(self._run_adapter, adapter)
+                self._health[name].state = ConnectionState.CONNECTED
+            # Started after the adapters: queued sends from a previous run go out first thing.
+            await tg.start(self.outbox.run)
+            self._stack = stack.pop_all()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        return await self._close(exc_type, exc, tb)
+
+    async def aclose(self) -> None:
+        await self._close(None, None, None)
+
+    async def _close(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        self._closed = True
+        stack, self._stack = self._stack, None
+        if stack is None:
+            return None
+        try:
+            return await stack.__aexit__(exc_type, exc, tb)
+        except BaseExceptionGroup as group:
+            # The task group wraps whatever it sees; callers should get the
+            # error itself so that ``except NotFoundError`` works around ``async with``.
+            leaves = _leaves(group)
+            if exc is not None and all(leaf is exc for leaf in leaves):
+                return False
+            if len(leaves) == 1:
+                raise leaves[0] from None
+            raise
+
+    async def _run_adapter(
+        self, adapter: Adapter, *, task_status: anyio.abc.TaskStatus[None]
+    ) -> None:
+        assert self._events_out is not None
+        send = self._events_out.send
+        health = self._health[adapter_name(adapter)]
+
+        async def sink(event: Event) -> None:
+            health.saw(event)
+            await send(event)
+
+        try:
+            await adapter.run(sink, task_status=task_status)
+        finally:
+            health.state = ConnectionState.DISCONNECTED
+
+    def _check_open(self) -> None:
+        if self._stack is None:
+            state = "closed" if self._closed else "not open yet: use 'async with Client(...)'"
+            raise ClosedError(f"the client is {state}")
+
+    # -- adapters and routing ---------------------------------------------------
+
+    @property
+    def adapters(self) -> dict[str, Adapter]:
+        """Adapters by name (``network:account``)."""
+        return dict(self._adapters)
+
+    def adapter(self, name_or_network: str) -> Adapter:
+        """The adapter with that name, or the first one of that network."""
+        if name_or_network in self._adapters:
+            return self._adapters[name_or_network]
+        for adapter in self._adapters.values():
+            if name_or_network in (adapter.network, str(adapter.account)):
+                return adapter
+        raise NotSupportedError(name_or_network, "messaging", "this client has no such adapter")
+
+    def _adapter_for_event(self, source: Event | MessageRef | Address) -> Adapter:
+        if isinstance(source, Event):
+            name = f"{source.network}:{source.account.id}"
+            if name in self._adapters:
+                return self._adapters[name]
+            return self.adapter(source.network)
+        address = source.conversation if isinstance(source, MessageRef) else source
+        return self.adapter(address.network)
+
+    async def _route(self, target: Target) -> tuple[Adapter, Address]:
+        candidates = plan_routes(_target(target), self.routes, self._adapters.values())
+        # Only encrypted routes ask first; the adapter itself enforces a
+        # client-wide requirement, which keeps the common path to one call.
+        for route, adapter, identity in candidates:
+            if not route.encrypted:
+                return adapter, identity
+            state = await adapter.encryption_state(identity)
+            if state.encrypted:
+                return adapter, identity
+        raise EncryptionRequiredError(
+            f"no encrypted conversation reaches {target}: every fitting route is plaintext"
+        )
+
+    async def _retrying(self, call: Callable[[], Awaitable[T]]) -> T:
+        waited = 0.0
+        while True:
+            try:
+                return await call()
+            except RateLimitedError as exc:
+                delay = exc.retry_after if exc.retry_after is not None else math.inf
+                if waited + delay > self.rate_limit_budget:
+                    raise
+                log.debug("rate limited; retrying in %.2fs", delay)
+                waited += delay
+                await anyio.sleep(delay)
+
+    @staticmethod
+    def _require(adapter: Adapter, feature: str) -> None:
+        if not getattr(adapter.capabilities, feature):
+            raise NotSupportedError(adapter.network, feature.replace("_", " "))
+
+    # -- events ------------------------------------------------------------------------
+
+    def events(self) -> EventStream:
+        """Every event of every adapter, in arrival order (per conversation: network order).
+
+        An event counts as handled (acknowledged) once the loop asks for the
+        next one; ``ack`` does it earlier. Cancelling a wait (a timeout) leaves
+        the stream usable.
+        """
+        self._check_open()
+        return EventStream(self)
+
+    async def _receive(self) -> Event | None:
+        assert self._events_in is not None
+        while True:
+            try:
+                event = await self._events_in.receive()
+            except (anyio.EndOfStream, anyio.ClosedResourceError):
+                return None
+            if not self._is_duplicate(event):
+                return event
+            log.debug("dropped a redelivered %s %s", type(event).__name__, event.id)
+            await self.ack(event)
+
+    def _is_duplicate(self, event: Event) -> bool:
+        key = event_key(event)
+        if key in self._handed or self.store.seen(key):
+            return True
+        self._handed[key] = None
+        if len(self._handed) > self._handed_limit:
+            self._handed.popitem(last=False)
+        return False
+
+    async def ack(self, event: Event) -> None:
+        """Mark ``event`` handled: it will not be delivered again, even after a restart."""
+        await self._adapter_for_event(event).ack(event)
+        self.store.remember(event_key(event))
+
+    def health(self) -> dict[str, AdapterHealth]:
+        """Each adapter's connection state, last event time and the client's backlog."""
+        backlog = 0
+        if self._events_in is not None and self._stack is not None:
+            backlog = self._events_in.statistics().current_buffer_used
+        return {
+            name: AdapterHealth(
+                state=h.state, last_event=h.last_event, events=h.events, backlog=backlog
+            )
+            for name, h in self._health.items()
+        }
+
+    def capabilities(self, network: str) -> Capabilities:
+        return self.adapter(network).capabilities
+
+
+class EventStream:
+    """The iterator ``Client.events()`` returns."""
+
+    def __init__(self, client: ClientCore) -> None:
+        self._client = client
+        self._pending: Event | None = None
+
+    def __aiter__(self) -> EventStream:
+        return self
+
+    async def __anext__(self) -> Event:
+        previous, self._pending = self._pending, None
+        if previous is not None:
+            await self._client.ack(previous)
+        event = await self._client._receive()
+        if event is None:
+            raise StopAsyncIteration
+        self._pending = event
+        return event
+
+
+def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
+    found: list[BaseException] = []
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            found.extend(_leaves(exc))
+        else:
+            found.append(exc)
+    return found
+
+
+def _ref(target: Event | MessageRef) -> MessageRef:
+    return target.ref if isinstance(target, Event) else target

@@ -1,0 +1,173 @@
+"""Sending, answering and changing messages."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Literal
+
+from ._adapter import OutgoingMessage
+from ._address import Address
+from ._client_core import ClientCore, Target, _ref
+from ._events import Event
+from ._outbox import QueuedMessage
+from ._router import adapter_name
+from ._types import (
+    Attachment,
+    Content,
+    Mention,
+    MessageRef,
+    SentMessage,
+)
+
+__all__ = ["MessagingMixin"]
+
+
+class MessagingMixin(ClientCore):
+    async def send(
+        self,
+        to: Target,
+        content: str | Content = "",
+        *,
+        format: Literal["plain", "markdown"] = "plain",
+        mentions: Sequence[Mention] = (),
+        attachments: Sequence[Attachment] = (),
+        reply_to: MessageRef | Event | None = None,
+        require_encryption: bool | None = None,
+        idempotency_key: str | None = None,
+    ) -> SentMessage:
+        """Send to an address, an address string or a contact, through the routed adapter."""
+        self._check_open()
+        content = _content(content, format, mentions, attachments, reply_to)
+        encrypted = self.require_encryption if require_encryption is None else require_encryption
+        adapter, identity = await self._route(to)
+        message = OutgoingMessage(
+            to=identity,
+            content=content,
+            idempotency_key=idempotency_key or uuid.uuid4().hex,
+            require_encryption=encrypted,
+        )
+        return await self._retrying(lambda: adapter.send(message))
+
+    async def enqueue(
+        self,
+        to: Target,
+        content: str | Content = "",
+        *,
+        format: Literal["plain", "markdown"] = "plain",
+        mentions: Sequence[Mention] = (),
+        attachments: Sequence[Attachment] = (),
+        reply_to: MessageRef | Event | None = None,
+        require_encryption: bool | None = None,
+        idempotency_key: str | None = None,
+    ) -> QueuedMessage:
+        """Queue a send in the durable outbox and return at once.
+
+        The send is written to the client's store before it is tried, then
+        delivered in order per conversation, with retries and backoff, across
+        restarts when the store is a file. ``await queued.delivered()`` waits
+        for the receipt. Routing happens now; encryption is checked on delivery.
+        """
+        self._check_open()
+        body = _content(content, format, mentions, attachments, reply_to)
+        encrypted = self.require_encryption if require_encryption is None else require_encryption
+        adapter, identity = await self._route(to)
+        message = OutgoingMessage(
+            to=identity,
+            content=body,
+            idempotency_key=idempotency_key or uuid.uuid4().hex,
+            require_encryption=encrypted,
+        )
+        return await self.outbox.enqueue(adapter_name(adapter), message)
+
+    async def reply(
+        self,
+        event: Event | MessageRef,
+        content: str | Content,
+        *,
+        format: Literal["plain", "markdown"] = "plain",
+        quote: bool = True,
+        require_encryption: bool | None = None,
+    ) -> SentMessage:
+        """Answer in the conversation, network and account the event came from."""
+        self._check_open()
+        ref = event.ref if isinstance(event, Event) else event
+        adapter = self._adapter_for_event(event)
+        if isinstance(content, str):
+            content = Content(text=content, format=format, reply_to=ref if quote else None)
+        encrypted = self.require_encryption if require_encryption is None else require_encryption
+        message = OutgoingMessage(
+            to=ref.conversation,
+            content=content,
+            idempotency_key=uuid.uuid4().hex,
+            require_encryption=encrypted,
+        )
+        return await self._retrying(lambda: adapter.send(message))
+
+    async def react(
+        self, target: Event | MessageRef, emoji: str, *, remove: bool = False
+    ) -> SentMessage:
+        self._check_open()
+        adapter = self._adapter_for_event(target)
+        self._require(adapter, "reactions")
+        key = uuid.uuid4().hex
+        return await self._retrying(
+            lambda: adapter.react(_ref(target), emoji, remove=remove, key=key)
+        )
+
+    async def edit(
+        self, target: Event | MessageRef | SentMessage, content: str | Content
+    ) -> SentMessage:
+        self._check_open()
+        ref = target.ref if isinstance(target, SentMessage) else _ref(target)
+        adapter = self._adapter_for_event(ref)
+        self._require(adapter, "edits")
+        body = Content(text=content) if isinstance(content, str) else content
+        key = uuid.uuid4().hex
+        return await self._retrying(lambda: adapter.edit(ref, body, key=key))
+
+    async def delete(self, target: Event | MessageRef | SentMessage) -> None:
+        self._check_open()
+        ref = target.ref if isinstance(target, SentMessage) else _ref(target)
+        adapter = self._adapter_for_event(ref)
+        self._require(adapter, "deletes")
+        key = uuid.uuid4().hex
+        await self._retrying(lambda: adapter.delete(ref, key=key))
+
+    async def set_typing(self, conversation: Address | str, typing: bool = True) -> None:
+        self._check_open()
+        address = Address.parse(conversation)
+        adapter = self._adapter_for_event(address)
+        self._require(adapter, "typing")
+        await adapter.set_typing(address, typing)
+
+    async def mark_read(self, target: Event | MessageRef) -> None:
+        self._check_open()
+        adapter = self._adapter_for_event(target)
+        self._require(adapter, "receipts")
+        await adapter.mark_read(_ref(target))
+
+    async def download(self, attachment: Attachment, network: str) -> bytes:
+        """The bytes of a received attachment."""
+        self._check_open()
+        if attachment.data is not None:
+            return attachment.data
+        return await self.adapter(network).download(attachment)
+
+
+def _content(
+    content: str | Content,
+    format: Literal["plain", "markdown"],
+    mentions: Sequence[Mention],
+    attachments: Sequence[Attachment],
+    reply_to: MessageRef | Event | None,
+) -> Content:
+    if isinstance(content, Content):
+        return content
+    return Content(
+        text=content,
+        format=format,
+        mentions=mentions,
+        attachments=attachments,
+        reply_to=reply_to.ref if isinstance(reply_to, Event) else reply_to,
+    )

@@ -1,0 +1,185 @@
+"""The durable outbox: sends written down before they are tried, retried until delivered.
+
+Each queued send keeps its idempotency key for life, so a retry after a
+timeout, a crash or a restart is the same send to the network (Matrix answers
+it with the same event id). Sends to one conversation leave in order; a slow
+or failing conversation does not hold up the others.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import uuid
+from collections.abc import Callable
+
+import anyio
+import attrs
+from anyio.abc import TaskGroup, TaskStatus
+from anyio.streams.memory import MemoryObjectSendStream
+
+from ._adapter import Adapter, OutgoingMessage
+from ._address import Address
+from ._exceptions import ConnectError, RateLimitedError, RemoteProtocolError
+from ._serialize import content_from_json, content_to_json
+from ._store import Store
+from ._types import SentMessage
+
+__all__ = ["Outbox", "QueuedMessage"]
+
+log = logging.getLogger("unimsg.outbox")
+#: Errors worth another try; anything else fails the send for good.
+TRANSIENT = (ConnectError, RateLimitedError, RemoteProtocolError, TimeoutError)
+
+
+class QueuedMessage:
+    """A send in the outbox. ``await queued.delivered()`` waits for the network's receipt."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        self._done = anyio.Event()
+        self._result: SentMessage | BaseException | None = None
+
+    def __repr__(self) -> str:
+        return f"<QueuedMessage {self.key}>"
+
+    def _finish(self, result: SentMessage | BaseException) -> None:
+        self._result = result
+        self._done.set()
+
+    async def delivered(self) -> SentMessage:
+        """The receipt, or the error that made the outbox give up."""
+        await self._done.wait()
+        if isinstance(self._result, BaseException):
+            raise self._result
+        assert self._result is not None
+        return self._result
+
+
+@attrs.frozen
+class _Item:
+    key: str
+    lane: str
+    adapter: str
+    message: OutgoingMessage
+
+
+class Outbox:
+    def __init__(
+        self,
+        store: Store,
+        adapters: Callable[[str], Adapter],
+        *,
+        initial_backoff: float = 0.5,
+        max_backoff: float = 60.0,
+    ) -> None:
+        self._store = store
+        self._adapters = adapters
+        #: Seconds before the first retry of a failed send; doubles up to ``max_backoff``.
+        self.initial_backoff = initial_backoff
+        self.max_backoff = max_backoff
+        self._lanes: dict[str, MemoryObjectSendStream[_Item]] = {}
+        self._waiters: dict[str, QueuedMessage] = {}
+        self._tg: TaskGroup | None = None
+
+    async def run(self, *, task_status: TaskStatus[None]) -> None:
+        async with anyio.create_task_group() as tg:
+            self._tg = tg
+            for key, lane, payload in self._store.outbox_pending():
+                item = _decode(key, lane, payload)
+                if item is None:
+                    log.error("dropping unreadable outbox entry %s", key)
+                    self._store.outbox_remove(key)
+                    continue
+                await self._dispatch(item)
+            task_status.started()
+            await anyio.sleep_forever()
+
+    async def enqueue(self, adapter_name: str, message: OutgoingMessage) -> QueuedMessage:
+        key = message.idempotency_key
+        lane = f"{adapter_name}\x1f{message.to}"
+        item = _Item(key, lane, adapter_name, message)
+        self._store.outbox_add(key, lane, _encode(item))
+        queued = self._waiters.setdefault(key, QueuedMessage(key))
+        await self._dispatch(item)
+        return queued
+
+    async def _dispatch(self, item: _Item) -> None:
+        lane = self._lanes.get(item.lane)
+        if lane is None:
+            assert self._tg is not None, "the outbox is not running"
+            send, receive = anyio.create_memory_object_stream[_Item](math.inf)
+            self._lanes[item.lane] = lane = send
+
+            async def drain() -> None:
+                async with receive:
+                    async for queued in receive:
+                        await self._deliver(queued)
+
+            self._tg.start_soon(drain)
+        await lane.send(item)
+
+    async def _deliver(self, item: _Item) -> None:
+        delay = self.initial_backoff
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                sent = await self._adapters(item.adapter).send(item.message)
+            except TRANSIENT as exc:
+                wait = exc.retry_after if isinstance(exc, RateLimitedError) else None
+                wait = delay if wait is None else wait
+                log.warning(
+                    "outbox send %s failed (attempt %d, %s); retrying in %.1fs",
+                    item.key,
+                    attempt,
+                    type(exc).__name__,
+                    wait,
+                )
+                await anyio.sleep(wait)
+                delay = min(delay * 2, self.max_backoff)
+                continue
+            except Exception as exc:
+                log.error("outbox send %s failed for good: %s", item.key, type(exc).__name__)
+                self._store.outbox_remove(item.key)
+                self._finish(item.key, exc)
+                return
+            self._store.outbox_remove(item.key)
+            self._finish(item.key, sent)
+            return
+
+    def _finish(self, key: str, result: SentMessage | BaseException) -> None:
+        waiter = self._waiters.pop(key, None)
+        if waiter is not None:
+            waiter._finish(result)
+
+
+def new_key() -> str:
+    return uuid.uuid4().hex
+
+
+def _encode(item: _Item) -> str:
+    m = item.message
+    return json.dumps(
+        {
+            "adapter": item.adapter,
+            "to": str(m.to),
+            "content": content_to_json(m.content),
+            "require_encryption": m.require_encryption,
+        }
+    )
+
+
+def _decode(key: str, lane: str, payload: str) -> _Item | None:
+    try:
+        data = json.loads(payload)
+        message = OutgoingMessage(
+            to=Address.parse(data["to"]),
+            content=content_from_json(data["content"]),
+            idempotency_key=key,
+            require_encryption=bool(data.get("require_encryption", False)),
+        )
+        return _Item(key, lane, str(data["adapter"]), message)
+    except (ValueError, KeyError, TypeError):
+        return None
