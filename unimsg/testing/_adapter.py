@@ -68,13 +68,13 @@ class FakeAdapter(FakeConversations):
                     await sink(self._status(ConnectionState.RECONNECTING, "connection dropped"))
                     await sink(self._status(ConnectionState.CONNECTED, None))
                     continue
-                if cursor >= len(acc.inbox):
+                if cursor >= acc.end:
                     await acc.wakeup.wait()
                     continue
                 stall = faults.stalls.pop(acc.address, 0.0)
                 if stall:
                     await anyio.sleep(stall)
-                event = acc.inbox[cursor]
+                event = acc.event_at(cursor)
                 self._index[id(event)] = cursor
                 cursor += 1
                 await sink(event)
@@ -98,8 +98,8 @@ class FakeAdapter(FakeConversations):
 
     async def ack(self, event: Event) -> None:
         index = self._index.pop(id(event), None)
-        if index is not None and index >= self._acc.position:
-            self._acc.position = index + 1
+        if index is not None:
+            self._acc.acknowledge(index)
 
     def _check_trust(self, conversation: Address, peers: Sequence[_Account]) -> None:
         acc = self._acc

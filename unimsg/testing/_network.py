@@ -48,8 +48,10 @@ class _Account:
     username: str | None = None
     trust: TrustPolicy = "tofu"
     invites: InvitePolicy = "always"
-    #: Events for this account; ``position`` of them are acknowledged.
+    #: Events for this account, numbered from ``base``; those before
+    #: ``position`` are acknowledged (and trimmed now and then).
     inbox: list[Event] = attrs.Factory(list)
+    base: int = 0
     position: int = 0
     wakeup: anyio.Event = attrs.Factory(anyio.Event)
     #: Peers whose identity changed since this account last trusted them.
@@ -68,6 +70,22 @@ class _Account:
         self.inbox.append(event)
         self.wakeup.set()
         self.wakeup = anyio.Event()
+
+    @property
+    def end(self) -> int:
+        return self.base + len(self.inbox)
+
+    def event_at(self, index: int) -> Event:
+        return self.inbox[index - self.base]
+
+    def acknowledge(self, index: int) -> None:
+        if index < self.position:
+            return
+        self.position = index + 1
+        # Like a server, forget what the client acknowledged, in batches.
+        if self.position - self.base > 1024:
+            del self.inbox[: self.position - self.base]
+            self.base = self.position
 
 
 @attrs.define
