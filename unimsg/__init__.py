@@ -2,7 +2,9 @@
 
 from ._adapter import Adapter, EventSink, OutgoingMessage
 from ._address import Address, AddressKind
+from ._bot import Bot, Context
 from ._client import Client, EventStream
+from ._contacts import ContactBook
 from ._events import (
     ConnectionState,
     ConnectionStateChanged,
@@ -48,6 +50,7 @@ from ._exceptions import (
 from ._health import AdapterHealth
 from ._outbox import QueuedMessage
 from ._registry import adapter_class, adapter_names
+from ._relay import Relay, RelayGroup
 from ._router import Contact, Route
 from ._store import MemoryStore, SqliteStore, Store
 from ._types import (
@@ -76,6 +79,7 @@ __all__ = [
     "AddressKind",
     "Attachment",
     "AuthenticationError",
+    "Bot",
     "Capabilities",
     "Client",
     "ClosedError",
@@ -83,7 +87,9 @@ __all__ = [
     "ConnectionState",
     "ConnectionStateChanged",
     "Contact",
+    "ContactBook",
     "Content",
+    "Context",
     "Conversation",
     "ConversationUpdated",
     "DecryptionError",
@@ -116,6 +122,8 @@ __all__ = [
     "ReceiptKind",
     "ReceiptReceived",
     "RecipientResult",
+    "Relay",
+    "RelayGroup",
     "RemoteError",
     "RemoteProtocolError",
     "Route",

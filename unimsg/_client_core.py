@@ -184,8 +184,9 @@ class ClientCore:
         address = source.conversation if isinstance(source, MessageRef) else source
         return self.adapter(address.network)
 
-    async def _route(self, target: Target) -> tuple[Adapter, Address]:
-        candidates = plan_routes(_target(target), self.routes, self._adapters.values())
+    async def _route(self, target: Target, via: str | None = None) -> tuple[Adapter, Address]:
+        routes = self.routes if via is None else (Route(via=via),)
+        candidates = plan_routes(_target(target), routes, self._adapters.values())
         # Only encrypted routes ask first; the adapter itself enforces a
         # client-wide requirement, which keeps the common path to one call.
         for route, adapter, identity in candidates:
@@ -218,15 +219,22 @@ class ClientCore:
 
     # -- events ------------------------------------------------------------------------
 
-    def events(self) -> EventStream:
+    def events(self, *, auto_ack: bool = True) -> EventStream:
         """Every event of every adapter, in arrival order (per conversation: network order).
 
-        An event counts as handled (acknowledged) once the loop asks for the
-        next one; ``ack`` does it earlier. Cancelling a wait (a timeout) leaves
-        the stream usable.
+        With ``auto_ack`` an event counts as handled (acknowledged) once the
+        loop asks for the next one; ``ack`` does it earlier. With
+        ``auto_ack=False`` nothing is acknowledged until you call ``ack`` —
+        for handlers that finish out of order. Cancelling a wait (a timeout)
+        leaves the stream usable.
         """
         self._check_open()
-        return EventStream(self)
+        return EventStream(self, auto_ack=auto_ack)
+
+    async def receive(self) -> Event | None:
+        """The next event (``None`` once the client closed), not acknowledged."""
+        self._check_open()
+        return await self._receive()
 
     async def _receive(self) -> Event | None:
         assert self._events_in is not None
@@ -235,24 +243,28 @@ class ClientCore:
                 event = await self._events_in.receive()
             except (anyio.EndOfStream, anyio.ClosedResourceError):
                 return None
-            if not self._is_duplicate(event):
-                return event
-            log.debug("dropped a redelivered %s %s", type(event).__name__, event.id)
-            await self.ack(event)
-
-    def _is_duplicate(self, event: Event) -> bool:
-        key = event_key(event)
-        if key in self._handed or self.store.seen(key):
-            return True
-        self._handed[key] = None
-        if len(self._handed) > self._handed_limit:
-            self._handed.popitem(last=False)
-        return False
+            key = event_key(event)
+            if self.store.seen(key):
+                # Handled in this run or an earlier one: tell the adapter again
+                # so that its resume position moves past the copy.
+                log.debug("dropped a handled %s %s", type(event).__name__, event.id)
+                await self._adapter_for_event(event).ack(event)
+                continue
+            if key in self._handed:
+                # The first copy is still with the application; its ack covers this one.
+                log.debug("dropped a redelivered %s %s", type(event).__name__, event.id)
+                continue
+            self._handed[key] = None
+            if len(self._handed) > self._handed_limit:
+                self._handed.popitem(last=False)
+            return event
 
     async def ack(self, event: Event) -> None:
         """Mark ``event`` handled: it will not be delivered again, even after a restart."""
+        key = event_key(event)
+        self._handed.pop(key, None)
+        self.store.remember(key)
         await self._adapter_for_event(event).ack(event)
-        self.store.remember(event_key(event))
 
     def health(self) -> dict[str, AdapterHealth]:
         """Each adapter's connection state, last event time and the client's backlog."""
@@ -273,8 +285,9 @@ class ClientCore:
 class EventStream:
     """The iterator ``Client.events()`` returns."""
 
-    def __init__(self, client: ClientCore) -> None:
+    def __init__(self, client: ClientCore, *, auto_ack: bool = True) -> None:
         self._client = client
+        self._auto_ack = auto_ack
         self._pending: Event | None = None
 
     def __aiter__(self) -> EventStream:
@@ -282,7 +295,7 @@ class EventStream:
 
     async def __anext__(self) -> Event:
         previous, self._pending = self._pending, None
-        if previous is not None:
+        if previous is not None and self._auto_ack:
             await self._client.ack(previous)
         event = await self._client._receive()
         if event is None:

@@ -35,12 +35,18 @@ class MessagingMixin(ClientCore):
         reply_to: MessageRef | Event | None = None,
         require_encryption: bool | None = None,
         idempotency_key: str | None = None,
+        via: str | None = None,
     ) -> SentMessage:
-        """Send to an address, an address string or a contact, through the routed adapter."""
+        """Send to an address, an address string or a contact, through the routed adapter.
+
+        ``via`` (a network or ``network:account``) skips the routes and picks
+        that adapter. ``idempotency_key`` makes retries of this same send
+        recognisable where the network can tell (Matrix transaction ids).
+        """
         self._check_open()
         content = _content(content, format, mentions, attachments, reply_to)
         encrypted = self.require_encryption if require_encryption is None else require_encryption
-        adapter, identity = await self._route(to)
+        adapter, identity = await self._route(to, via)
         message = OutgoingMessage(
             to=identity,
             content=content,
@@ -60,6 +66,7 @@ class MessagingMixin(ClientCore):
         reply_to: MessageRef | Event | None = None,
         require_encryption: bool | None = None,
         idempotency_key: str | None = None,
+        via: str | None = None,
     ) -> QueuedMessage:
         """Queue a send in the durable outbox and return at once.
 
@@ -71,7 +78,7 @@ class MessagingMixin(ClientCore):
         self._check_open()
         body = _content(content, format, mentions, attachments, reply_to)
         encrypted = self.require_encryption if require_encryption is None else require_encryption
-        adapter, identity = await self._route(to)
+        adapter, identity = await self._route(to, via)
         message = OutgoingMessage(
             to=identity,
             content=body,

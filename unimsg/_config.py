@@ -17,6 +17,7 @@ import attrs
 from ._adapter import Adapter
 from ._address import Address
 from ._client import Client
+from ._contacts import ContactBook
 from ._exceptions import UsageError
 from ._registry import adapter_class
 from ._router import Contact, Route
@@ -34,7 +35,7 @@ class ConfigError(UsageError):
 class Config:
     adapters: tuple[Adapter, ...]
     routes: tuple[Route, ...] = ()
-    contacts: Mapping[str, Contact] = attrs.field(factory=dict)
+    contacts: ContactBook = attrs.field(factory=ContactBook)
     require_encryption: bool = False
     #: The shared in-process network of ``type = "fake"`` adapters, if any.
     fake_network: Any = None
@@ -90,10 +91,10 @@ def parse_config(data: Mapping[str, Any], *, base_dir: Path = Path()) -> Config:
             raise ConfigError(f"the {kind!r} adapter cannot be configured from a file")
         adapters.append(factory(dict(table), base_dir=base_dir))
     routes = tuple(Route(**r) for r in data.get("routes", []))
-    contacts = {
-        name: Contact(name, spec.get("identities", []))
-        for name, spec in data.get("contacts", {}).items()
-    }
+    try:
+        contacts = ContactBook.from_tables(data.get("contacts", {}))
+    except ValueError as exc:
+        raise ConfigError(f"contacts: {exc}") from exc
     options = data.get("client", {})
     return Config(
         adapters=tuple(adapters),
