@@ -1,0 +1,200 @@
+"""signal-cli failures as unimsg exceptions: the only place that maps them.
+
+Two sources: JSON-RPC error objects (``code``, ``message``, ``data``) and the
+per-recipient ``results`` of sending methods. A send that reached nobody comes
+back as an error whose ``data.response`` holds those results, so both paths
+meet in `send_failure`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from unimsg import (
+    Address,
+    AuthenticationError,
+    ConnectError,
+    DeliveryError,
+    InvalidAddressError,
+    InvalidContentError,
+    NotFoundError,
+    NotSupportedError,
+    PermissionDeniedError,
+    RateLimitedError,
+    RecipientResult,
+    RemoteError,
+    RemoteProtocolError,
+    SendStatus,
+    UnimsgError,
+    UnregisteredRecipientError,
+    UntrustedIdentityError,
+)
+
+from ._jsonrpc import ErrorResponse
+
+__all__ = ["map_error", "parse_results", "recipient_address", "send_failure"]
+
+USER_ERROR = -1
+IO_ERROR = -3
+UNTRUSTED_KEY_ERROR = -4
+RATELIMIT_ERROR = -5
+CAPTCHA_REJECTED_ERROR = -6
+METHOD_NOT_FOUND = -32601
+INVALID_PARAMS = -32602
+INTERNAL_ERROR = -32603
+
+_SENDING = frozenset(
+    {"send", "sendReaction", "remoteDelete", "sendTyping", "sendReceipt", "updateGroup"}
+)
+_STATUS = {
+    "SUCCESS": SendStatus.DELIVERED,
+    "NETWORK_FAILURE": SendStatus.NETWORK_FAILURE,
+    "UNREGISTERED_FAILURE": SendStatus.UNREGISTERED,
+    "IDENTITY_FAILURE": SendStatus.UNTRUSTED_IDENTITY,
+    "RATE_LIMIT_FAILURE": SendStatus.RATE_LIMITED,
+    # A stale pre-key is a transient network-side problem for the caller.
+    "INVALID_PRE_KEY_FAILURE": SendStatus.NETWORK_FAILURE,
+}
+
+
+def recipient_address(value: Any) -> Address | None:
+    """``{"number", "uuid", "username"}`` as printed by signal-cli, as an address."""
+    if not isinstance(value, dict):
+        return None
+    for key, prefix in (("number", ""), ("uuid", ""), ("username", "u:")):
+        text = value.get(key)
+        if isinstance(text, str) and text:
+            try:
+                return Address.parse(f"signal:{prefix}{text}")
+            except InvalidAddressError:
+                continue
+    return None
+
+
+def _retry_after(item: dict[str, Any]) -> float | None:
+    value = item.get("retryAfterSeconds")
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        return max(0.0, float(value))
+    return None
+
+
+def parse_results(result: Any, fallback: Address) -> tuple[RecipientResult, ...]:
+    """Per-recipient outcomes of a SendResults object (tolerates odd shapes)."""
+    items = result.get("results") if isinstance(result, dict) else None
+    if not isinstance(items, list):
+        return ()
+    out: list[RecipientResult] = []
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        kind = item.get("type")
+        status = _STATUS.get(kind if isinstance(kind, str) else "", SendStatus.NETWORK_FAILURE)
+        token = item.get("token")
+        if status is SendStatus.RATE_LIMITED and isinstance(token, str) and token:
+            status = SendStatus.CAPTCHA_REQUIRED
+        detail = None if status is SendStatus.DELIVERED else str(kind)
+        retry = _retry_after(item)
+        if retry is not None:
+            detail = f"{kind}, retry after {retry:g}s"
+        who = recipient_address(item.get("recipientAddress")) or fallback
+        out.append(RecipientResult(recipient=who, status=status, detail=detail))
+    return tuple(out)
+
+
+def _limits(result: Any) -> tuple[float | None, str | None]:
+    """The longest ``retryAfterSeconds`` and the first challenge token of a result."""
+    items = result.get("results") if isinstance(result, dict) else None
+    retry: float | None = None
+    token: str | None = None
+    for item in items if isinstance(items, list) else []:
+        if not isinstance(item, dict):
+            continue
+        value = _retry_after(item)
+        if value is not None:
+            retry = value if retry is None else max(retry, value)
+        if token is None and isinstance(item.get("token"), str) and item["token"]:
+            token = item["token"]
+    return retry, token
+
+
+def send_failure(
+    results: Sequence[RecipientResult], raw: Any, what: str = "message"
+) -> UnimsgError:
+    """The error for a send that reached none of ``results``."""
+    statuses = {r.status for r in results}
+    if statuses and statuses <= {SendStatus.RATE_LIMITED, SendStatus.CAPTCHA_REQUIRED}:
+        retry, token = _limits(raw)
+        hint = (
+            " and asks for a captcha: solve one at https://signalcaptchas.org/challenge/"
+            "generate.html, then call submitRateLimitChallenge with this token"
+            if token
+            else ""
+        )
+        return RateLimitedError(
+            f"Signal rate-limited this {what}{hint}", retry_after=retry, captcha_token=token
+        )
+    if statuses == {SendStatus.UNTRUSTED_IDENTITY}:
+        who = results[0].recipient
+        return UntrustedIdentityError(
+            f"the safety number of {who} changed: verify it and trust the new identity "
+            "(or use trust_policy='always') before sending",
+            results,
+            recipient=who,
+        )
+    if statuses == {SendStatus.UNREGISTERED}:
+        names = ", ".join(str(r.recipient) for r in results)
+        return UnregisteredRecipientError(f"{names} has no Signal account", results)
+    details = "; ".join(f"{r.recipient}: {r.detail}" for r in results)
+    return DeliveryError(f"the {what} reached no recipient ({details})", results)
+
+
+def map_error(method: str, error: ErrorResponse, *, fallback: Address, account: str) -> UnimsgError:
+    """The unimsg exception for a JSON-RPC error answer to ``method``."""
+    code, message = error.code, error.message
+    data = error.data if isinstance(error.data, dict) else {}
+    response = data.get("response")
+    if code in (USER_ERROR, UNTRUSTED_KEY_ERROR, RATELIMIT_ERROR) and isinstance(response, dict):
+        results = parse_results(response, fallback)
+        if results and not any(r.ok for r in results):
+            return send_failure(results, response)
+    if code == UNTRUSTED_KEY_ERROR:
+        return UntrustedIdentityError(f"{method}: {message}", recipient=fallback)
+    if code == RATELIMIT_ERROR:
+        return RateLimitedError(f"Signal rate-limited {method}: {message}")
+    if code == CAPTCHA_REJECTED_ERROR:
+        return AuthenticationError(f"the captcha was rejected: {message}")
+    if code == IO_ERROR:
+        return ConnectError(f"signal-cli could not reach the Signal servers ({method}): {message}")
+    if code == METHOD_NOT_FOUND:
+        return NotSupportedError("signal", method, f"this signal-cli daemon lacks it ({message})")
+    if code == INVALID_PARAMS:
+        return NotFoundError(
+            f"the daemon does not serve {account} ({message}): start it with -a {account}, or "
+            "set multi_account = true for a daemon started without -a"
+        )
+    if code == INTERNAL_ERROR:
+        text = f"signal-cli failed in {method}: {message}"
+        # Attachment uploads and network trouble surface as internal errors of sends.
+        return DeliveryError(text) if method in _SENDING else RemoteError(text)
+    if code == USER_ERROR:
+        return _user_error(method, message)
+    if code in (-32700, -32600):
+        return RemoteProtocolError(f"signal-cli could not read the {method} request: {message}")
+    return RemoteError(f"signal-cli error {code} in {method}: {message}")
+
+
+def _user_error(method: str, message: str) -> UnimsgError:
+    lowered = message.lower()
+    if "not registered" in lowered:
+        return UnregisteredRecipientError(message)
+    if "not found" in lowered or "could not find" in lowered or "unknown" in lowered:
+        return NotFoundError(message)
+    if lowered.startswith("invalid") or "empty message" in lowered or "syntax" in lowered:
+        return InvalidContentError(f"{method}: {message}")
+    if "not a member" in lowered or "not allowed" in lowered or "admin" in lowered:
+        return PermissionDeniedError(message)
+    if "failed to send" in lowered:
+        return DeliveryError(message)
+    return RemoteError(f"{method}: {message}")

@@ -1,0 +1,237 @@
+"""One JSON-RPC connection to signal-cli: requests matched by id, notifications out.
+
+`LineSession` multiplexes any number of requests over one line-framed stream
+(signal-cli answers in completion order, interleaved with notifications).
+`HttpSession` posts each request and reads the Server-Sent Events stream.
+Both return the daemon's answer (`Response` or `ErrorResponse`); turning
+errors into exceptions is the caller's job, done in one place (``_errors``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import anyio
+import anyio.abc
+import attrs
+import httpx
+
+from unimsg import AuthenticationError, ConnectError, RemoteProtocolError
+
+from ._jsonrpc import (
+    ErrorResponse,
+    JsonRpcConnection,
+    JsonValue,
+    Notification,
+    Response,
+    SseParser,
+    decode_http_body,
+)
+from ._transports import STREAM_ERRORS
+
+__all__ = ["Answer", "HttpSession", "LineSession"]
+
+log = logging.getLogger("unimsg.signal")
+Answer = Response | ErrorResponse
+
+
+@attrs.define(eq=False)
+class _Waiter:
+    done: anyio.Event = attrs.Factory(anyio.Event)
+    answer: Answer | None = None
+    error: Exception | None = None
+    #: An unreadable line arrived while this request waited: maybe its answer.
+    garbled: bool = False
+
+
+class LineSession:
+    """Requests and notifications over one TCP, UNIX or stdio stream.
+
+    Run `serve` in a task; it returns when the stream ends, failing every
+    request still waiting with `ConnectError`.
+    """
+
+    def __init__(
+        self, stream: anyio.abc.ByteStream, on_notification: Callable[[Notification], None]
+    ) -> None:
+        self._stream = stream
+        self._on_notification = on_notification
+        self._codec = JsonRpcConnection()
+        self._pending: dict[int | str, _Waiter] = {}
+        self._write_lock = anyio.Lock()
+        self.closed = anyio.Event()
+        self.close_reason = "the connection closed"
+        self.garbage_lines = 0
+
+    async def serve(self) -> None:
+        try:
+            while True:
+                try:
+                    data = await self._stream.receive()
+                except STREAM_ERRORS as exc:
+                    self.close_reason = f"the daemon closed the connection ({type(exc).__name__})"
+                    return
+                self._feed(data)
+        finally:
+            self._close(self.close_reason)
+
+    def _close(self, reason: str) -> None:
+        self.close_reason = reason
+        for waiter in self._pending.values():
+            if not waiter.done.is_set():
+                waiter.error = ConnectError(f"lost the connection to signal-cli: {reason}")
+                waiter.done.set()
+        self.closed.set()
+
+    def _feed(self, data: bytes) -> None:
+        while True:
+            try:
+                events = self._codec.receive_data(data)
+            except RemoteProtocolError as exc:
+                # The bad line is gone; lines after it are kept for the next round.
+                self.garbage_lines += 1
+                log.warning("dropped an unreadable line from signal-cli: %s", exc)
+                for waiter in self._pending.values():
+                    waiter.garbled = True
+                data = b""
+                continue
+            break
+        for event in events:
+            if isinstance(event, Notification):
+                self._on_notification(event)
+            elif event.id is None:
+                log.warning("signal-cli could not read a request: %s", event.message)
+            else:
+                found = self._pending.get(event.id)
+                if found is None:
+                    log.debug("answer to a forgotten request %r", event.id)
+                    continue
+                found.answer = event
+                found.done.set()
+
+    async def call(self, method: str, params: JsonValue, limit: float) -> Answer:
+        if self.closed.is_set():
+            raise ConnectError(f"lost the connection to signal-cli: {self.close_reason}")
+        rid, line = self._codec.send_request(method, params)
+        waiter = self._pending[rid] = _Waiter()
+        try:
+            await self._write(line, limit)
+            with anyio.move_on_after(limit):
+                await waiter.done.wait()
+            if waiter.error is not None:
+                raise waiter.error
+            if waiter.answer is not None:
+                return waiter.answer
+            if waiter.garbled:
+                raise RemoteProtocolError(
+                    f"signal-cli answered {method} with an unreadable line (the request may "
+                    "have taken effect)"
+                )
+            raise ConnectError(f"signal-cli did not answer {method} within {limit:g}s")
+        finally:
+            self._pending.pop(rid, None)
+
+    async def _write(self, line: bytes, limit: float) -> None:
+        # A line cut short by cancellation would corrupt every later request, so a
+        # write finishes or the connection goes.
+        async with self._write_lock:
+            with anyio.CancelScope(shield=True) as scope:
+                scope.deadline = anyio.current_time() + limit
+                try:
+                    await self._stream.send(line)
+                except STREAM_ERRORS as exc:
+                    self._close(f"cannot write to the daemon ({type(exc).__name__})")
+                    raise ConnectError(f"lost the connection to signal-cli: {exc}") from exc
+            if scope.cancelled_caught:
+                self._close("a write to the daemon timed out")
+                await self._stream.aclose()
+                raise ConnectError("a write to signal-cli timed out; reconnecting")
+
+
+class HttpSession:
+    """``daemon --http``: POST /api/v1/rpc per request, GET /api/v1/events for events."""
+
+    def __init__(self, client: httpx.AsyncClient, *, events_account: str | None = None) -> None:
+        self._client = client
+        self._codec = JsonRpcConnection()
+        self._events_account = events_account
+
+    async def check(self) -> None:
+        response = await self._client.get("/api/v1/check")
+        _check_status(response, "/api/v1/check")
+
+    async def call(self, method: str, params: JsonValue, limit: float) -> Answer:
+        rid, body = self._codec.send_request(method, params)
+        try:
+            response = await self._client.post(
+                "/api/v1/rpc",
+                content=body,
+                headers={"Content-Type": "application/json"},
+                timeout=httpx.Timeout(limit, connect=min(limit, 10.0)),
+            )
+        except httpx.TimeoutException as exc:
+            raise ConnectError(f"signal-cli did not answer {method} within {limit:g}s") from exc
+        except httpx.TransportError as exc:
+            raise ConnectError(f"cannot reach signal-cli over HTTP: {exc}") from exc
+        _check_status(response, method)
+        for event in decode_http_body(response.content):
+            if isinstance(event, (Response, ErrorResponse)) and event.id in (rid, None):
+                return event
+        raise RemoteProtocolError(f"signal-cli's HTTP answer to {method} carries no response")
+
+    async def events(
+        self,
+        on_payload: Callable[[Any], None],
+        on_open: Callable[[], None],
+        keepalive_timeout: float,
+    ) -> None:
+        """Read the event stream until it fails; returns never, raises `ConnectError`."""
+        params = {"account": self._events_account} if self._events_account else None
+        no_read_limit = httpx.Timeout(None, connect=10.0)
+        try:
+            async with self._client.stream(
+                "GET", "/api/v1/events", params=params, timeout=no_read_limit
+            ) as response:
+                _check_status(response, "/api/v1/events")
+                on_open()
+                parser = SseParser()
+                with anyio.CancelScope() as watchdog:
+                    watchdog.deadline = anyio.current_time() + keepalive_timeout
+                    async for chunk in response.aiter_raw():
+                        # Any byte (event or ':' keep-alive) proves the stream is alive.
+                        watchdog.deadline = anyio.current_time() + keepalive_timeout
+                        for event in parser.feed(chunk):
+                            if event.event != "receive":
+                                continue
+                            try:
+                                on_payload(event.json())
+                            except RemoteProtocolError as exc:
+                                log.warning("dropped an unreadable event from signal-cli: %s", exc)
+                if watchdog.cancelled_caught:
+                    raise ConnectError(
+                        f"no keep-alive from signal-cli's event stream for {keepalive_timeout:g}s"
+                    )
+        except httpx.TransportError as exc:
+            raise ConnectError(f"signal-cli's event stream failed: {exc}") from exc
+        raise ConnectError("signal-cli closed the event stream")
+
+
+def _check_status(response: httpx.Response, what: str) -> None:
+    status = response.status_code
+    if status in (200, 201):
+        return
+    if status in (401, 403, 407):
+        raise AuthenticationError(
+            f"the HTTP endpoint refused the credentials ({status}); check http_token or "
+            "http_username/http_password"
+        )
+    if status == 421:
+        raise ConnectError(
+            "signal-cli rejected the Host header (421): address the daemon as localhost or "
+            "127.0.0.1, or bind it to 0.0.0.0"
+        )
+    if status in (404, 405, 415):
+        raise RemoteProtocolError(f"{what}: HTTP {status}; is this a signal-cli daemon --http?")
+    raise ConnectError(f"{what}: HTTP {status} from signal-cli")

@@ -1,0 +1,135 @@
+"""Byte streams to signal-cli: TCP, UNIX socket, and ``signal-cli jsonRpc`` as a child.
+
+HTTP needs no stream of its own: `http_client` configures an httpx client
+for ``daemon --http`` (httpx runs on asyncio and trio through anyio).
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+
+import anyio
+import anyio.abc
+import httpx
+
+from unimsg import ConnectError
+
+from ._config import Endpoint, SignalConfig
+
+__all__ = ["STREAM_ERRORS", "ProcessStream", "http_client", "open_line_stream", "stdio_command"]
+
+log = logging.getLogger("unimsg.signal")
+
+STREAM_ERRORS = (
+    anyio.EndOfStream,
+    anyio.BrokenResourceError,
+    anyio.ClosedResourceError,
+    OSError,
+)
+_HINTS = {
+    "tcp": "is 'signal-cli daemon --tcp' running there?",
+    "unix": "is 'signal-cli daemon --socket' running, and may this user open the socket?",
+    "stdio": "is signal-cli installed and on PATH?",
+}
+
+
+def stdio_command(endpoint: Endpoint, account: str, multi_account: bool) -> list[str]:
+    """The child's command line: ``COMMAND [-a NUMBER] jsonRpc --receive-mode=manual``.
+
+    A command that already names the ``jsonRpc`` subcommand runs as given, so
+    wrappers and emulators with their own arguments fit too.
+    """
+    command = list(endpoint.command)
+    if any(part.lower() == "jsonrpc" for part in command[1:]):
+        return command
+    account_args = [] if multi_account else ["-a", account]
+    return [*command, *account_args, "jsonRpc", "--receive-mode=manual"]
+
+
+class ProcessStream(anyio.abc.ByteStream):
+    """A child's stdin and stdout as one byte stream; closing it ends the child."""
+
+    def __init__(self, process: anyio.abc.Process, grace: float = 5.0) -> None:
+        assert process.stdin is not None and process.stdout is not None
+        self._process = process
+        self._stdin = process.stdin
+        self._stdout = process.stdout
+        self._grace = grace
+
+    async def receive(self, max_bytes: int = 65536) -> bytes:
+        return await self._stdout.receive(max_bytes)
+
+    async def send(self, item: bytes) -> None:
+        await self._stdin.send(item)
+
+    async def send_eof(self) -> None:
+        await self._stdin.aclose()
+
+    async def aclose(self) -> None:
+        with anyio.CancelScope(shield=True):
+            # EOF on stdin is signal-cli's way to finish; kill only a child that hangs.
+            with suppress(*STREAM_ERRORS):
+                await self._stdin.aclose()
+            with anyio.move_on_after(self._grace):
+                await self._process.wait()
+            if self._process.returncode is None:
+                log.warning("signal-cli did not exit after EOF on stdin; killing it")
+                with suppress(ProcessLookupError):
+                    self._process.kill()
+                await self._process.wait()
+            with suppress(*STREAM_ERRORS):
+                await self._stdout.aclose()
+
+
+@asynccontextmanager
+async def open_line_stream(config: SignalConfig) -> AsyncIterator[anyio.abc.ByteStream]:
+    """Connect to a line-framed endpoint; `ConnectError` when that fails."""
+    endpoint = config.url
+    stream: anyio.abc.ByteStream
+    try:
+        with anyio.fail_after(config.connect_timeout):
+            if endpoint.kind == "tcp":
+                assert endpoint.host is not None and endpoint.port is not None
+                stream = await anyio.connect_tcp(endpoint.host, endpoint.port)
+            elif endpoint.kind == "unix":
+                assert endpoint.path is not None
+                stream = await anyio.connect_unix(endpoint.path)
+            elif endpoint.kind == "stdio":
+                command = stdio_command(endpoint, config.account, config.multi_account)
+                log.debug("starting %s", command[0])
+                process = await anyio.open_process(
+                    command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None
+                )
+                stream = ProcessStream(process)
+            else:
+                raise ConnectError(f"{endpoint} is not a line-framed endpoint")
+    except (OSError, TimeoutError) as exc:
+        hint = _HINTS.get(endpoint.kind, "")
+        reason = str(exc) or "timed out"
+        raise ConnectError(f"cannot connect to signal-cli at {endpoint}: {reason}; {hint}") from exc
+    try:
+        yield stream
+    finally:
+        with anyio.CancelScope(shield=True), suppress(*STREAM_ERRORS):
+            await stream.aclose()
+
+
+def http_client(config: SignalConfig) -> httpx.AsyncClient:
+    """An httpx client for ``daemon --http`` with keep-alive and any proxy credentials."""
+    headers = {"Accept": "application/json"}
+    auth: httpx.Auth | None = None
+    if config.http_token is not None:
+        headers["Authorization"] = f"Bearer {config.http_token}"
+    elif config.http_username is not None:
+        auth = httpx.BasicAuth(config.http_username, config.http_password or "")
+    assert config.url.url is not None
+    return httpx.AsyncClient(
+        base_url=config.url.url,
+        headers=headers,
+        auth=auth,
+        timeout=httpx.Timeout(config.request_timeout, connect=config.connect_timeout),
+        limits=httpx.Limits(max_keepalive_connections=8, keepalive_expiry=30.0),
+    )
