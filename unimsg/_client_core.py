@@ -91,6 +91,21 @@ class ClientCore:
             raise ClosedError("a Client can be opened once; create a new one")
         send, receive = anyio.create_memory_object_stream[Event](self._event_buffer)
         self._events_out, self._events_in = send, receive
+        try:
+            await self._start(send, receive)
+        except BaseExceptionGroup as group:
+            # An adapter that cannot start fails the task group; callers
+            # should see its error, e.g. ``except ConnectError``.
+            self._closed = True
+            leaves = _leaves(group)
+            if len(leaves) == 1:
+                raise leaves[0] from None
+            raise
+        return self
+
+    async def _start(
+        self, send: MemoryObjectSendStream[Event], receive: MemoryObjectReceiveStream[Event]
+    ) -> None:
         async with AsyncExitStack() as stack:
             stack.push_async_callback(receive.aclose)
             stack.push_async_callback(send.aclose)
@@ -103,7 +118,6 @@ class ClientCore:
             # Started after the adapters: queued sends from a previous run go out first thing.
             await tg.start(self.outbox.run)
             self._stack = stack.pop_all()
-        return self
 
     async def __aexit__(
         self,

@@ -77,11 +77,15 @@ class MessageEdited(Event):
     styles: tuple[StyleRange, ...] = ()
     html: str | None = None
     mentions: tuple[Mention, ...] = ()
+    #: Done by this account from another device.
+    from_self: bool = False
 
 
 @attrs.frozen(kw_only=True)
 class MessageDeleted(Event):
     target: MessageRef
+    #: Done by this account from another device.
+    from_self: bool = False
 
 
 @attrs.frozen(kw_only=True)
@@ -90,6 +94,8 @@ class ReactionReceived(Event):
     emoji: str
     #: True when the sender took the reaction back.
     removed: bool = False
+    #: Done by this account from another device.
+    from_self: bool = False
 
 
 class ReceiptKind(enum.Enum):

@@ -314,6 +314,7 @@ def _data(data: dict[str, Any], base: _Base, *, from_self: bool) -> list[Event]:
                 target=base.ref(target_ms, author),
                 emoji=emoji,
                 removed=reaction.get("isRemove") is True,
+                from_self=from_self,
             )
         ]
     deleted = _obj(data.get("remoteDelete"))
@@ -321,7 +322,8 @@ def _data(data: dict[str, Any], base: _Base, *, from_self: bool) -> list[Event]:
         target_ms = millis(deleted.get("timestamp"))
         if target_ms is None:
             return [unknown(base.raw, base.ctx, "remoteDelete", base)]
-        return [MessageDeleted(**base.common(), target=base.ref(target_ms, base.sender))]
+        target = base.ref(target_ms, base.sender)
+        return [MessageDeleted(**base.common(), target=target, from_self=from_self)]
     if data.get("isExpirationUpdate") is True:
         ttl = _ttl(data)
         return [

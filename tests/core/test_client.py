@@ -236,3 +236,25 @@ async def test_find_users_and_conversations(net: FakeNetwork) -> None:
         state = await client.encryption_state(room.address)
         assert state.scheme == "m.megolm.v1.aes-sha2"
         assert state.unverified == (unimsg.Address.parse("matrix:@alice:fake.test"),)
+
+
+class _Broken:
+    """An adapter whose connection fails at start."""
+
+    def __init__(self, inner: object) -> None:
+        self.inner = inner
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+    async def run(self, sink, *, task_status) -> None:  # type: ignore[no-untyped-def]
+        raise unimsg.ConnectError("daemon unreachable at tcp://127.0.0.1:1")
+
+
+async def test_start_failures_are_not_wrapped(net: FakeNetwork) -> None:
+    client = Client(_Broken(net.adapter("signal", "signal:+15550000001")))  # type: ignore[arg-type]
+    with pytest.raises(unimsg.ConnectError, match="unreachable"):
+        async with client:
+            pass
+    with pytest.raises(unimsg.ClosedError):
+        await client.send("signal:+15550000002", "x")

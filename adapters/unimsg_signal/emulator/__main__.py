@@ -48,8 +48,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--keepalive", type=float, default=15.0, help="SSE keep-alive seconds")
     parser.add_argument("--echo", action="append", default=[], metavar="NUMBER")
     parser.add_argument("--backend", choices=["asyncio", "trio"], default="asyncio")
+    # signal-cli's own form, ``-a NUMBER jsonRpc``, works too.
+    parser.add_argument("-a", dest="serve_first", metavar="NUMBER", help="the account to serve")
     sub = parser.add_subparsers(dest="command")
-    jsonrpc = sub.add_parser("jsonrpc", help="serve JSON-RPC on stdin/stdout")
+    jsonrpc = sub.add_parser("jsonrpc", aliases=["jsonRpc"], help="serve JSON-RPC on stdin/stdout")
     jsonrpc.add_argument("-a", "--account", dest="serve", metavar="NUMBER")
     jsonrpc.add_argument(
         "--receive-mode", dest="jsonrpc_mode", choices=[m.value for m in ReceiveMode]
@@ -75,7 +77,8 @@ async def main(args: argparse.Namespace) -> None:
     for number in args.echo:
         _echo(network, network.register(number))
     accounts = network.accounts
-    if args.command == "jsonrpc":
+    if args.command in ("jsonrpc", "jsonRpc"):
+        args.serve = args.serve or args.serve_first
         served = [network.register(args.serve)] if args.serve else accounts
         mode = args.jsonrpc_mode or args.receive_mode
         daemon = Daemon(

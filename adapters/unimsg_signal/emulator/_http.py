@@ -271,6 +271,8 @@ async def _events(
     async def keepalive() -> None:
         while True:
             await anyio.sleep(daemon.keepalive_interval)
+            # A stalled daemon is silent: keep-alives stop too, as on a hung connection.
+            await daemon.network.faults.wait_unstalled()
             await chunk(":\n")
 
     async def events() -> None:
