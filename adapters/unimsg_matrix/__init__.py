@@ -1,1 +1,10 @@
-"""Matrix for unimsg, on matrix-nio."""
+"""Matrix for unimsg, on matrix-nio (asyncio only).
+
+``MatrixAdapter`` speaks for one Matrix account; ``MatrixConfig`` holds its
+settings. See docs/matrix.md.
+"""
+
+from ._adapter import CAPABILITIES, MatrixAdapter
+from ._config import InvitePolicy, MatrixConfig, TrustPolicy
+
+__all__ = ["CAPABILITIES", "InvitePolicy", "MatrixAdapter", "MatrixConfig", "TrustPolicy"]

@@ -1,0 +1,286 @@
+"""MatrixAdapter: the unimsg adapter protocol on matrix-nio, and its lifecycle."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import anyio
+import attrs
+import sniffio
+from anyio.abc import TaskStatus
+
+from unimsg import (
+    Address,
+    Attachment,
+    Capabilities,
+    ClosedError,
+    Content,
+    Conversation,
+    EncryptionState,
+    Event,
+    EventSink,
+    MessageRef,
+    NotSupportedError,
+    OutgoingMessage,
+    SentMessage,
+    UsageError,
+    UserInfo,
+)
+
+from ._config import MatrixConfig
+from ._convert import Converter
+from ._outbox import Outbox
+from ._rooms import Rooms
+from ._session import Session
+from ._sync import SyncLoop
+from ._trust import Trust
+
+__all__ = ["CAPABILITIES", "MatrixAdapter"]
+
+CAPABILITIES = Capabilities(
+    markdown=True,
+    mentions=True,
+    replies=True,
+    reactions=True,
+    edits=True,
+    deletes=True,
+    threads=False,
+    typing=True,
+    receipts=True,
+    attachments=True,
+    disappearing_messages=False,
+    directory_search=True,
+    create_conversation=True,
+    invites=True,
+    encryption=True,
+    idempotent_sends=True,
+    # Text of a plaintext room; see docs/matrix.md for encrypted rooms.
+    max_message_bytes=60_000,
+)
+
+
+def _require_asyncio(*, strict: bool) -> None:
+    try:
+        library = sniffio.current_async_library()
+    except sniffio.AsyncLibraryNotFoundError:
+        if strict:
+            raise
+        return
+    if library != "asyncio":
+        raise NotSupportedError(
+            "matrix",
+            f"running under {library}",
+            "the Matrix adapter is built on matrix-nio, which needs asyncio: run the "
+            "application with asyncio (for example anyio.run(main, backend='asyncio'))",
+        )
+
+
+@attrs.define(eq=False)
+class _Live:
+    """What exists only while ``run`` is active."""
+
+    session: Session
+    rooms: Rooms
+    outbox: Outbox
+    trust: Trust
+    loop: SyncLoop
+
+
+class MatrixAdapter:
+    """One Matrix account.
+
+    ``MatrixAdapter(homeserver=..., user_id=..., password=..., store_path=...)``
+    or ``MatrixAdapter(MatrixConfig(...))``; ``MatrixAdapter.from_config(table)``
+    reads a TOML table. See `MatrixConfig` for every setting.
+    """
+
+    def __init__(self, config: MatrixConfig | None = None, /, **settings: Any) -> None:
+        _require_asyncio(strict=False)
+        if config is None:
+            config = MatrixConfig(**settings)
+        elif settings:
+            raise UsageError("give either a MatrixConfig or keyword settings, not both")
+        self.config = config
+        self._account = Address.matrix(config.user_id)
+        self._live: _Live | None = None
+
+    @classmethod
+    def from_config(
+        cls, table: Mapping[str, Any], *, base_dir: Path | None = None
+    ) -> MatrixAdapter:
+        """From an ``[[adapters]]`` table of a unimsg.toml; see `MatrixConfig.from_mapping`."""
+        return cls(MatrixConfig.from_mapping(table, base_dir=base_dir))
+
+    def __repr__(self) -> str:
+        state = "running" if self._live is not None else "stopped"
+        return f"<MatrixAdapter {self.config.user_id} {state}>"
+
+    @property
+    def network(self) -> str:
+        return "matrix"
+
+    @property
+    def account(self) -> Address:
+        return self._account
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return CAPABILITIES
+
+    @property
+    def device_id(self) -> str | None:
+        """This account's device, once logged in."""
+        return self._live.session.device_id if self._live is not None else None
+
+    def _running(self) -> _Live:
+        if self._live is None:
+            raise ClosedError(f"{self!r} is not running: open it with a Client")
+        return self._live
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def run(
+        self, sink: EventSink, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        _require_asyncio(strict=True)
+        if self._live is not None:
+            raise UsageError(f"{self!r} is already running; one Client per adapter")
+        session = await Session.open(self.config)
+        try:
+            trust = Trust(session.client, session.state, self.config.trust_policy)
+            rooms = Rooms(session, trust)
+            outbox = Outbox(session, rooms, trust)
+            loop = SyncLoop(session, Converter(self._account), outbox, rooms, sink)
+            await loop.prime()
+            self._live = _Live(session, rooms, outbox, trust, loop)
+            task_status.started()
+            await loop.run()
+        finally:
+            self._live = None
+            with anyio.CancelScope(shield=True):
+                await session.close()
+
+    async def ack(self, event: Event) -> None:
+        # Deliberately no ClosedError: the client acknowledges the last event
+        # while shutting down, and an unacknowledged event is simply delivered
+        # again on the next start.
+        if self._live is not None:
+            self._live.loop.ack(event)
+
+    # -- messages ---------------------------------------------------------------------------
+
+    def _own(self, address: Address) -> None:
+        if address.network != "matrix":
+            raise NotSupportedError("matrix", f"addresses of {address.network}")
+
+    async def send(self, message: OutgoingMessage) -> SentMessage:
+        live = self._running()
+        self._own(message.to)
+        return await live.outbox.send(message)
+
+    async def edit(self, target: MessageRef, content: Content, *, key: str) -> SentMessage:
+        live = self._running()
+        self._own(target.conversation)
+        return await live.outbox.edit(target, content, key)
+
+    async def delete(self, target: MessageRef, *, key: str) -> None:
+        live = self._running()
+        self._own(target.conversation)
+        await live.outbox.delete(target, key)
+
+    async def react(
+        self, target: MessageRef, emoji: str, *, remove: bool = False, key: str
+    ) -> SentMessage:
+        live = self._running()
+        self._own(target.conversation)
+        return await live.outbox.react(target, emoji, remove, key)
+
+    async def set_typing(self, conversation: Address, typing: bool) -> None:
+        live = self._running()
+        self._own(conversation)
+        await live.outbox.set_typing(conversation, typing)
+
+    async def mark_read(self, target: MessageRef) -> None:
+        live = self._running()
+        self._own(target.conversation)
+        await live.outbox.mark_read(target)
+
+    async def download(self, attachment: Attachment) -> bytes:
+        return await self._running().outbox.download(attachment)
+
+    # -- conversations ------------------------------------------------------------------------
+
+    async def conversations(self) -> Sequence[Conversation]:
+        return await self._running().rooms.conversations()
+
+    async def conversation(self, address: Address) -> Conversation:
+        return await self._running().rooms.conversation(address)
+
+    async def create_conversation(
+        self,
+        *,
+        name: str | None,
+        members: Sequence[Address],
+        encrypted: bool,
+        direct: bool,
+    ) -> Conversation:
+        return await self._running().rooms.create(
+            name=name, members=members, encrypted=encrypted, direct=direct
+        )
+
+    async def join(self, address: Address) -> Conversation:
+        return await self._running().rooms.join(address)
+
+    async def leave(self, address: Address) -> None:
+        await self._running().rooms.leave(address)
+
+    async def invite(self, conversation: Address, user: Address) -> None:
+        await self._running().rooms.invite(conversation, user)
+
+    async def find_users(self, query: str) -> Sequence[UserInfo]:
+        return await self._running().rooms.find_users(query)
+
+    async def encryption_state(self, address: Address) -> EncryptionState:
+        return await self._running().rooms.encryption_state(address)
+
+    async def set_disappearing(self, conversation: Address, ttl: timedelta | None) -> None:
+        self._running()
+        raise NotSupportedError(
+            "matrix", "disappearing messages", "Matrix rooms have no expiration timer"
+        )
+
+    # -- Matrix specifics -------------------------------------------------------------------------
+
+    async def devices(self, user: Address | str) -> dict[str, str]:
+        """``user``'s devices: device id -> Ed25519 fingerprint, to compare out of band."""
+        live = self._running()
+        address = self._user(user)
+        olm = live.session.client.olm
+        if olm is not None and address.id not in olm.tracked_users:
+            olm.users_for_key_query.add(address.id)
+        await live.session.maintain_keys()
+        return live.trust.devices(address.id)
+
+    async def trust_devices(self, user: Address | str) -> None:
+        """Trust (verify and pin) ``user``'s current devices.
+
+        Call it after checking out of band that the devices really are theirs:
+        it lifts a ``"tofu"`` refusal after a new device appeared, and
+        satisfies ``"strict"``.
+        """
+        live = self._running()
+        address = self._user(user)
+        await live.session.maintain_keys()
+        live.trust.accept(address.id)
+
+    def _user(self, user: Address | str) -> Address:
+        address = Address.parse(
+            f"matrix:{user}" if isinstance(user, str) and user.startswith("@") else user
+        )
+        self._own(address)
+        if not address.is_person:
+            raise UsageError(f"{address} is not a Matrix user")
+        return address

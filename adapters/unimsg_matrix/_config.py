@@ -1,0 +1,139 @@
+"""What a Matrix account needs to connect: homeserver, credentials, store and policies."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import attrs
+
+from unimsg import Address, InvalidAddressError, UsageError
+
+__all__ = ["InvitePolicy", "MatrixConfig", "TrustPolicy"]
+
+TrustPolicy = Literal["strict", "tofu", "always"]
+InvitePolicy = Literal["never", "always"] | frozenset[str]
+
+_TRUST = ("strict", "tofu", "always")
+
+
+def _secret_repr(value: object) -> str:
+    return "None" if value is None else "'[secure]'"
+
+
+def _invite_policy(value: str | Iterable[str]) -> InvitePolicy:
+    if value == "never":
+        return "never"
+    if value == "always":
+        return "always"
+    if isinstance(value, str):
+        raise UsageError(
+            f"invite_policy must be 'never', 'always' or a collection of user ids, not {value!r}"
+        )
+    users = frozenset(value)
+    for user in users:
+        _user_id(user)
+    return users
+
+
+def _user_id(value: str) -> str:
+    try:
+        address = Address.parse(value if value.startswith("matrix:") else f"matrix:{value}")
+    except InvalidAddressError as exc:
+        raise UsageError(f"{value!r} is not a Matrix user id like '@bot:example.org'") from exc
+    if not address.is_person:
+        raise UsageError(f"{value!r} is not a Matrix user id like '@bot:example.org'")
+    return address.id
+
+
+def _homeserver(value: str) -> str:
+    value = value.rstrip("/")
+    if not value.startswith(("https://", "http://")):
+        raise UsageError(
+            f"homeserver must be an http(s) URL, e.g. 'https://matrix.org', not {value!r}"
+        )
+    return value
+
+
+def _trust(value: str) -> TrustPolicy:
+    if value not in _TRUST:
+        raise UsageError(f"trust_policy must be one of {', '.join(_TRUST)}, not {value!r}")
+    return value  # type: ignore[return-value]
+
+
+@attrs.frozen(kw_only=True)
+class MatrixConfig:
+    """Settings of one Matrix account.
+
+    Give ``password`` (a device is created on the first login and reused
+    afterwards), or an ``access_token`` with the ``device_id`` it belongs to.
+    ``store_path`` holds the end-to-end keys and the sync position: keep it, and
+    keep it private.
+    """
+
+    homeserver: str = attrs.field(converter=_homeserver)
+    user_id: str = attrs.field(converter=_user_id)
+    store_path: Path = attrs.field(converter=Path)
+    password: str | None = attrs.field(default=None, repr=_secret_repr)
+    access_token: str | None = attrs.field(default=None, repr=_secret_repr)
+    device_id: str | None = None
+    device_name: str = "unimsg"
+    #: Deliver the recent history found on the very first sync instead of skipping it.
+    replay_history: bool = False
+    invite_policy: InvitePolicy = attrs.field(default="always", converter=_invite_policy)
+    trust_policy: TrustPolicy = attrs.field(default="tofu", converter=_trust)
+    #: Seconds a single HTTP request may take.
+    request_timeout: float = 30.0
+    #: Milliseconds the server may hold a sync open waiting for events.
+    sync_timeout_ms: int = 30_000
+    #: Timeline events per room in one sync; gaps beyond it are paginated.
+    timeline_limit: int = 50
+    #: Longest wait between reconnection attempts, in seconds.
+    max_backoff: float = 30.0
+
+    def __attrs_post_init__(self) -> None:
+        if self.password is None and self.access_token is None:
+            raise UsageError("MatrixConfig needs a password or an access_token")
+        if self.access_token is not None and self.device_id is None:
+            raise UsageError("an access_token belongs to one device: give its device_id as well")
+        if self.timeline_limit < 1:
+            raise UsageError("timeline_limit must be at least 1")
+
+    @classmethod
+    def from_mapping(
+        cls, table: Mapping[str, Any], *, base_dir: Path | None = None
+    ) -> MatrixConfig:
+        """Build from a TOML/JSON table; ``*_env`` keys name environment variables.
+
+        ``password_env = "MATRIX_PASSWORD"`` reads the password from that
+        variable, so that secrets stay out of configuration files. A relative
+        ``store_path`` is taken relative to ``base_dir`` (the file's folder).
+        """
+        values = dict(table)
+        # The [[adapters]] table of a unimsg.toml names its adapter; that key is not ours.
+        values.pop("type", None)
+        if isinstance(values.get("store_path"), str):
+            store = Path(values["store_path"]).expanduser()
+            if base_dir is not None and not store.is_absolute():
+                store = base_dir / store
+            values["store_path"] = store
+        for secret in ("password", "access_token"):
+            env = values.pop(f"{secret}_env", None)
+            if env is None:
+                continue
+            if env not in os.environ:
+                raise UsageError(f"{secret}_env names {env!r}, but that variable is not set")
+            values[secret] = os.environ[env]
+        policy = values.get("invite_policy")
+        if isinstance(policy, list):
+            values["invite_policy"] = frozenset(policy)
+        known = {field.name for field in attrs.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise UsageError(f"unknown Matrix settings: {', '.join(unknown)}")
+        try:
+            return cls(**values)
+        except TypeError as exc:
+            raise UsageError(f"incomplete Matrix settings: {exc}") from None
