@@ -117,3 +117,11 @@ class Adapter(Protocol):
     async def encryption_state(self, address: Address) -> EncryptionState: ...
 
     async def set_disappearing(self, conversation: Address, ttl: timedelta | None) -> None: ...
+
+    async def trust(self, user: Address, fingerprint: str | None = None, /) -> None:
+        """Accept ``user``'s current identity (devices, safety number) after a change.
+
+        With ``fingerprint`` (a Signal safety number, a Matrix device
+        fingerprint) the identity is checked against it and marked verified.
+        """
+        ...

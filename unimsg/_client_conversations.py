@@ -84,3 +84,9 @@ class ConversationsMixin(ClientCore):
         adapter = self._adapter_for_event(address)
         self._require(adapter, "disappearing_messages")
         await adapter.set_disappearing(address, ttl)
+
+    async def trust(self, user: Address | str, fingerprint: str | None = None) -> None:
+        """Accept (or, with a fingerprint, verify) a changed identity of ``user``."""
+        self._check_open()
+        address = Address.parse(user)
+        await self._adapter_for_event(address).trust(address, fingerprint)

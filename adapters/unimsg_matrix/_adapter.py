@@ -26,6 +26,7 @@ from unimsg import (
     NotSupportedError,
     OutgoingMessage,
     SentMessage,
+    UnverifiedDevicesError,
     UsageError,
     UserInfo,
 )
@@ -275,6 +276,14 @@ class MatrixAdapter:
         address = self._user(user)
         await live.session.maintain_keys()
         live.trust.accept(address.id)
+
+    async def trust(self, user: Address, fingerprint: str | None = None, /) -> None:
+        """The neutral form of `trust_devices`; ``fingerprint`` must match one of their devices."""
+        if fingerprint is not None and fingerprint not in (await self.devices(user)).values():
+            raise UnverifiedDevicesError(
+                f"no device of {user} has the fingerprint given; nothing was trusted", [user]
+            )
+        await self.trust_devices(user)
 
     def _user(self, user: Address | str) -> Address:
         address = Address.parse(

@@ -209,6 +209,11 @@ class FakeConversations(FakeBase):
         _, recipients = self._peers(conversation)
         self._emit(recipients, ConversationUpdated, disappearing=ttl, disappearing_changed=True)
 
+    async def trust(self, user: Address, fingerprint: str | None = None, /) -> None:
+        self._check()
+        self._own(user)
+        self._net.verify(self.account, user)
+
     def identity_changed(self, peer: Address) -> None:
         """Tell this account that ``peer``'s identity changed (used by fault injection)."""
         stamp, when = self._net.now()
