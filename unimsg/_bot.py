@@ -35,6 +35,7 @@ from ._client import Client, Target
 from ._contacts import ContactBook
 from ._events import Event, MessageDeleted, MessageEdited, MessageReceived, ReactionReceived
 from ._exceptions import UsageError
+from ._lifecycle import close_stack
 from ._router import Contact
 from ._types import Content, SentMessage
 
@@ -306,17 +307,7 @@ class Bot:
         tb: TracebackType | None,
     ) -> bool | None:
         stack, self._stack = self._stack, None
-        if stack is None:
-            return None
-        try:
-            return await stack.__aexit__(exc_type, exc, tb)
-        except BaseExceptionGroup as group:
-            # A failure of the background reader should read like one from run().
-            if len(group.exceptions) != 1 or isinstance(group.exceptions[0], BaseExceptionGroup):
-                raise
-            if group.exceptions[0] is exc:
-                return False
-            raise group.exceptions[0] from None
+        return await close_stack(stack, exc_type, exc, tb)
 
     # -- dispatch --------------------------------------------------------------------
 

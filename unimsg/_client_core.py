@@ -19,6 +19,7 @@ from ._address import Address
 from ._events import ConnectionState, Event
 from ._exceptions import ClosedError, EncryptionRequiredError, NotSupportedError, RateLimitedError
 from ._health import AdapterHealth, _Health, event_key
+from ._lifecycle import close_stack, unwrap
 from ._outbox import Outbox
 from ._router import Contact, Route, adapter_name, plan_routes
 from ._store import MemoryStore, SqliteStore, Store
@@ -94,13 +95,9 @@ class ClientCore:
         try:
             await self._start(send, receive)
         except BaseExceptionGroup as group:
-            # An adapter that cannot start fails the task group; callers
-            # should see its error, e.g. ``except ConnectError``.
+            # An adapter that cannot start fails the task group.
             self._closed = True
-            leaves = _leaves(group)
-            if len(leaves) == 1:
-                raise leaves[0] from None
-            raise
+            unwrap(group)
         return self
 
     async def _start(
@@ -138,19 +135,7 @@ class ClientCore:
     ) -> bool | None:
         self._closed = True
         stack, self._stack = self._stack, None
-        if stack is None:
-            return None
-        try:
-            return await stack.__aexit__(exc_type, exc, tb)
-        except BaseExceptionGroup as group:
-            # The task group wraps whatever it sees; callers should get the
-            # error itself so that ``except NotFoundError`` works around ``async with``.
-            leaves = _leaves(group)
-            if exc is not None and all(leaf is exc for leaf in leaves):
-                return False
-            if len(leaves) == 1:
-                raise leaves[0] from None
-            raise
+        return await close_stack(stack, exc_type, exc, tb)
 
     async def _run_adapter(
         self, adapter: Adapter, *, task_status: anyio.abc.TaskStatus[None]
@@ -316,16 +301,6 @@ class EventStream:
             raise StopAsyncIteration
         self._pending = event
         return event
-
-
-def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
-    found: list[BaseException] = []
-    for exc in group.exceptions:
-        if isinstance(exc, BaseExceptionGroup):
-            found.extend(_leaves(exc))
-        else:
-            found.append(exc)
-    return found
 
 
 def _ref(target: Event | MessageRef) -> MessageRef:

@@ -44,15 +44,9 @@ class MessagingMixin(ClientCore):
         recognisable where the network can tell (Matrix transaction ids).
         """
         self._check_open()
-        content = _content(content, format, mentions, attachments, reply_to)
-        encrypted = self.require_encryption if require_encryption is None else require_encryption
+        body = _content(content, format, mentions, attachments, reply_to)
         adapter, identity = await self._route(to, via)
-        message = OutgoingMessage(
-            to=identity,
-            content=content,
-            idempotency_key=idempotency_key or uuid.uuid4().hex,
-            require_encryption=encrypted,
-        )
+        message = self._outgoing(identity, body, require_encryption, idempotency_key)
         return await self._retrying(lambda: adapter.send(message))
 
     async def enqueue(
@@ -77,15 +71,20 @@ class MessagingMixin(ClientCore):
         """
         self._check_open()
         body = _content(content, format, mentions, attachments, reply_to)
-        encrypted = self.require_encryption if require_encryption is None else require_encryption
         adapter, identity = await self._route(to, via)
-        message = OutgoingMessage(
-            to=identity,
-            content=body,
-            idempotency_key=idempotency_key or uuid.uuid4().hex,
+        message = self._outgoing(identity, body, require_encryption, idempotency_key)
+        return await self.outbox.enqueue(adapter_name(adapter), message)
+
+    def _outgoing(
+        self, to: Address, content: Content, require_encryption: bool | None, key: str | None
+    ) -> OutgoingMessage:
+        encrypted = self.require_encryption if require_encryption is None else require_encryption
+        return OutgoingMessage(
+            to=to,
+            content=content,
+            idempotency_key=key or uuid.uuid4().hex,
             require_encryption=encrypted,
         )
-        return await self.outbox.enqueue(adapter_name(adapter), message)
 
     async def reply(
         self,
@@ -102,13 +101,7 @@ class MessagingMixin(ClientCore):
         adapter = self._adapter_for_event(event)
         if isinstance(content, str):
             content = Content(text=content, format=format, reply_to=ref if quote else None)
-        encrypted = self.require_encryption if require_encryption is None else require_encryption
-        message = OutgoingMessage(
-            to=ref.conversation,
-            content=content,
-            idempotency_key=uuid.uuid4().hex,
-            require_encryption=encrypted,
-        )
+        message = self._outgoing(ref.conversation, content, require_encryption, None)
         return await self._retrying(lambda: adapter.send(message))
 
     async def react(

@@ -39,6 +39,7 @@ from ._exceptions import (
 )
 from ._health import event_key
 from ._idmap import IdMap
+from ._lifecycle import close_stack
 from ._types import Attachment, Content, SentMessage
 
 __all__ = ["Relay", "RelayGroup"]
@@ -311,17 +312,7 @@ class RelayGroup:
         tb: TracebackType | None,
     ) -> bool | None:
         stack, self._stack = self._stack, None
-        if stack is None:
-            return None
-        try:
-            return await stack.__aexit__(exc_type, exc, tb)
-        except BaseExceptionGroup as group:
-            # A failure of the background loop should read like one from run().
-            if len(group.exceptions) != 1 or isinstance(group.exceptions[0], BaseExceptionGroup):
-                raise
-            if group.exceptions[0] is exc:
-                return False
-            raise group.exceptions[0] from None
+        return await close_stack(stack, exc_type, exc, tb)
 
 
 def _own(event: Event) -> bool:
