@@ -24,7 +24,6 @@ from unimsg import (
     EncryptionState,
     EncryptionStateChanged,
     Event,
-    InvalidAddressError,
     Mention,
     MessageDeleted,
     MessageEdited,
@@ -40,6 +39,9 @@ from unimsg import (
 )
 
 from ._text import incoming_range, sorted_styles, style_of
+from ._values import group_address, millis, person_address, when
+from ._values import json_object as _obj
+from ._values import nonempty_str as _str
 
 __all__ = [
     "Context",
@@ -52,7 +54,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("unimsg.signal")
-_MAX_MS = 2**53
 _OPTIONAL_PARTS = ("storyMessage", "callMessage", "syncMessage", "receiptMessage", "typingMessage")
 
 
@@ -62,45 +63,6 @@ class Context:
 
     account: Address
     own_sent: Container[int] = frozenset()
-
-
-def millis(value: object) -> int | None:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < _MAX_MS:
-        return None
-    return value
-
-
-def when(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, UTC)
-
-
-def _obj(value: object) -> dict[str, Any] | None:
-    return value if isinstance(value, dict) else None
-
-
-def _str(value: object) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def person_address(*candidates: object) -> Address | None:
-    for text in candidates:
-        if isinstance(text, str) and text:
-            try:
-                address = Address.parse(f"signal:{text}")
-            except InvalidAddressError:
-                continue
-            if address.is_person:
-                return address
-    return None
-
-
-def group_address(group_id: object) -> Address | None:
-    if not isinstance(group_id, str):
-        return None
-    try:
-        return Address.parse(f"signal:group:{group_id}")
-    except InvalidAddressError:
-        return None
 
 
 def is_group_update(event: Event) -> bool:
