@@ -38,8 +38,16 @@ def ensure_venv(extras: str) -> None:
         venv.EnvBuilder(with_pip=True).create(VENV)
     target = f".[{extras}]" if extras else "."
     say(f"installing {target} (editable)")
-    run(BIN / "python", "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-        "-e", target)
+    run(
+        BIN / "python",
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "-e",
+        target,
+    )
 
 
 def demo(_: argparse.Namespace) -> int:
@@ -56,7 +64,7 @@ def test(args: argparse.Namespace) -> int:
     started: list[str] = []
     if not args.no_synapse:
         run(*SYNAPSE, "install")
-        for profile in ("relaxed", "stock"):
+        for profile in ("relaxed", "stock", "faults"):
             if not _synapse_running(profile):
                 run(*SYNAPSE, "start", "--profile", profile)
                 started.append(profile)
@@ -66,8 +74,15 @@ def test(args: argparse.Namespace) -> int:
         say("mypy --strict")
         run(BIN / "mypy")
         say("mkdocs build --strict")
-        run(BIN / "mkdocs", "build", "--strict", "--quiet", "--site-dir",
-            ROOT / ".cache" / "site", env=dict(os.environ, NO_MKDOCS_2_WARNING="1"))
+        run(
+            BIN / "mkdocs",
+            "build",
+            "--strict",
+            "--quiet",
+            "--site-dir",
+            ROOT / ".cache" / "site",
+            env=dict(os.environ, NO_MKDOCS_2_WARNING="1"),
+        )
         say("pytest")
         env = dict(os.environ, NO_MKDOCS_2_WARNING="1")
         return subprocess.run(
@@ -86,8 +101,11 @@ def main() -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("demo", help="install unimsg and run its demo (no servers needed)")
     t = sub.add_parser("test", help="install dev extras and run the whole test suite")
-    t.add_argument("--no-synapse", action="store_true",
-                   help="do not start Synapse (its tests are then skipped, or fail under CI)")
+    t.add_argument(
+        "--no-synapse",
+        action="store_true",
+        help="do not start Synapse (its tests are then skipped, or fail under CI)",
+    )
     t.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
     args = parser.parse_args()
     return demo(args) if args.command == "demo" else test(args)

@@ -1,7 +1,7 @@
 """Run throwaway Synapse homeservers on loopback for the Matrix adapter's tests.
 
     python3 scripts/synapse.py install
-    python3 scripts/synapse.py start [--profile relaxed|stock] [--port N] [--keep-data]
+    python3 scripts/synapse.py start [--profile relaxed|stock|faults] [--port N] [--keep-data]
     python3 scripts/synapse.py stop [--profile P | --all]
     python3 scripts/synapse.py kill --profile P
     python3 scripts/synapse.py restart --profile P [--keep-data]
@@ -9,7 +9,9 @@
 
 Synapse lives in its own venv under .cache/synapse/venv so that its pinned dependencies never
 mix with the project's. Each profile has its own directory, port, database and secret:
-``relaxed`` lifts every rate limit, ``stock`` keeps Synapse's defaults for rate-limit tests.
+``relaxed`` lifts every rate limit, ``stock`` keeps Synapse's defaults for rate-limit tests,
+``faults`` is configured like ``relaxed`` but is the one the fault-injection suite (tests/faults)
+kills and restarts, so that no other test run loses its server.
 Stdlib only: this runs before any project dependency is installed.
 """
 
@@ -36,7 +38,9 @@ ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / ".cache" / "synapse"
 VENV = CACHE / "venv"
 VENV_PYTHON = VENV / "bin" / "python"
-PROFILES = {"relaxed": 18008, "stock": 18009}
+PROFILES = {"relaxed": 18008, "stock": 18009, "faults": 18010}
+#: Profiles whose rate limits are lifted.
+RELAXED_PROFILES = frozenset({"relaxed", "faults"})
 SERVER_NAME = "localhost"
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 20.0
@@ -211,7 +215,7 @@ def write_config(profile: str, port: int) -> Path:
         "enable_metrics": False,
         "user_directory": {"enabled": True, "search_all_users": True},
     }
-    if profile == "relaxed":
+    if profile in RELAXED_PROFILES:
         config.update(RELAXED_RATE_LIMITS)
     path = pdir / "homeserver.yaml"
     _write_private(path, json.dumps(config, indent=2) + "\n")
@@ -468,7 +472,7 @@ def main(argv: list[str] | None = None) -> int:
     p_restart = sub.add_parser("restart", help="stop and start a profile's server again")
     for p in (p_start, p_restart):
         p.add_argument("--profile", choices=PROFILES, default="relaxed")
-        p.add_argument("--port", type=int, help="default: 18008 relaxed, 18009 stock")
+        p.add_argument("--port", type=int, help="default: 18008 relaxed, 18009 stock, 18010 faults")
     p_start.add_argument(
         "--keep-data", action="store_true", help="keep the previous database instead of wiping it"
     )

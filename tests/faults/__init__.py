@@ -1,0 +1,1 @@
+"""Fault injection: crashes, lost responses, rate limits, garbage, secrets."""
