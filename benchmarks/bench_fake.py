@@ -4,18 +4,22 @@
 
 Measures, in one process on one core: messages per second from
 ``Client.send`` to the receiver's ``events()``, and the latency from send to
-receipt (p50/p95/p99). Prints a table and writes JSON.
+receipt (p50/p95/p99). For scale, the same count of items through a bare
+anyio memory object stream between two tasks: the floor of any design that
+hands messages from one task to another. Prints a table and writes JSON.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import statistics
+import sys
 import time
 from pathlib import Path
 
 import anyio
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import median, percentile, table, write
 
 import unimsg
 from unimsg.testing import FakeNetwork
@@ -61,35 +65,56 @@ async def latency(messages: int) -> list[float]:
     return samples
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+async def raw_stream(messages: int) -> float:
+    send, receive = anyio.create_memory_object_stream[str](messages + 1)
+    start = time.perf_counter()
+
+    async def consume() -> None:
+        async with receive:
+            for _ in range(messages):
+                await receive.receive()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(consume)
+        async with send:
+            for i in range(messages):
+                await send.send(f"m{i}")
+    return messages / (time.perf_counter() - start)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--messages", type=int, default=20_000)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--json", type=Path, default=Path("benchmarks/results/fake.json"))
+    parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    rates = [anyio.run(throughput, args.messages) for _ in range(args.repeat)]
+    rates, raw = [], []
+    for _ in range(args.repeat):
+        rates.append(anyio.run(throughput, args.messages))
+        raw.append(anyio.run(raw_stream, args.messages))
     lat = anyio.run(latency, min(args.messages, 5_000))
     result = {
         "messages": args.messages,
-        "throughput_msgs_per_s": statistics.median(rates),
+        "repeat": args.repeat,
+        "throughput_msgs_per_s": median(rates),
         "throughput_runs": rates,
+        "raw_stream_msgs_per_s": median(raw),
         "latency_ms": {
             "p50": percentile(lat, 0.50) * 1e3,
             "p95": percentile(lat, 0.95) * 1e3,
             "p99": percentile(lat, 0.99) * 1e3,
         },
     }
-    print(f"fake network, {args.messages} messages, median of {args.repeat}")
-    print(f"  throughput  {result['throughput_msgs_per_s']:>10,.0f} msg/s")
-    for key, value in result["latency_ms"].items():
-        print(f"  latency {key} {value:>8.3f} ms")
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(result, indent=2))
+    table(
+        f"fake network, {args.messages} messages, median of {args.repeat}",
+        [
+            ("unimsg send -> events(), msg/s", result["throughput_msgs_per_s"]),
+            ("bare anyio memory stream, items/s", result["raw_stream_msgs_per_s"]),
+            *[(f"latency {k}, ms", v) for k, v in result["latency_ms"].items()],
+        ],
+        ["what", "value"],
+    )
+    write("fake", result, args.json)
 
 
 if __name__ == "__main__":

@@ -1,11 +1,13 @@
 """Signal: unimsg's adapter vs a raw JSON-RPC loop vs pysignalclijsonrpc, on the emulator.
 
-    python benchmarks/bench_signal.py [--messages 1000] [--repeat 3] [--json FILE]
+    python benchmarks/bench_signal.py [--messages 1000] [--repeat 3] [--in-flight 16] [--json FILE]
 
 The signal-cli daemon emulator runs in its own process, so the figures are
 what a client pays: messages per second sent (each answered by the daemon)
-and the client's own CPU time per message. Every comparison is a ratio taken
-in the same run. pysignalclijsonrpc only speaks HTTP and is synchronous.
+and the client's own CPU time per message. Only the sending is timed: the
+client is connected and has sent a few warm-up messages first. Every
+comparison is a ratio taken in the same run, with the cases interleaved
+round by round. pysignalclijsonrpc only speaks HTTP and is synchronous.
 """
 
 from __future__ import annotations
@@ -76,11 +78,38 @@ def _params(i: int) -> dict[str, Any]:
     return {"recipient": [RECIPIENT], "message": f"benchmark {i}"}
 
 
-async def raw_tcp(port: int, n: int, _: int) -> None:
+Measured = tuple[float, float]
+WARM_UP = 50
+
+
+async def timed(send: Callable[[int], Awaitable[None]], n: int, in_flight: int) -> Measured:
+    """Messages per second and client CPU µs per message of ``n`` sends after a warm-up."""
+
+    async def drive(numbers: range) -> None:
+        counter = iter(numbers)
+
+        async def lane() -> None:
+            for i in counter:
+                await send(i)
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(in_flight):
+                tg.start_soon(lane)
+
+    # Through the same lanes, so that pools hold their connections before the clock starts.
+    await drive(range(-WARM_UP, 0))
+    wall, cpu = time.perf_counter(), time.process_time()
+    await drive(range(n))
+    return n / (time.perf_counter() - wall), (time.process_time() - cpu) / n * 1e6
+
+
+async def raw_tcp(port: int, n: int, _: int) -> Measured:
     stream = await anyio.connect_tcp("127.0.0.1", port)
     buffer = b""
     async with stream:
-        for i in range(n):
+
+        async def send(i: int) -> None:
+            nonlocal buffer
             request = {"jsonrpc": "2.0", "id": i, "method": "send", "params": _params(i)}
             await stream.send(json.dumps(request).encode() + b"\n")
             while b"\n" not in buffer:
@@ -88,50 +117,47 @@ async def raw_tcp(port: int, n: int, _: int) -> None:
             line, _, buffer = buffer.partition(b"\n")
             assert b'"result"' in line, line
 
+        return await timed(send, n, 1)
 
-async def raw_http(port: int, n: int, _: int) -> None:
+
+async def raw_http(port: int, n: int, in_flight: int) -> Measured:
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
-        for i in range(n):
+
+        async def send(i: int) -> None:
             request = {"jsonrpc": "2.0", "id": i, "method": "send", "params": _params(i)}
             answer = await client.post("/api/v1/rpc", json=request)
             assert "result" in answer.json()
 
+        return await timed(send, n, in_flight)
 
-async def unimsg_send(url: str, n: int, in_flight: int) -> None:
+
+async def unimsg_send(url: str, n: int, in_flight: int) -> Measured:
     from unimsg_signal import SignalAdapter
 
     import unimsg
 
     adapter = SignalAdapter.create(SENDER, url)
     async with unimsg.Client(adapter) as client:
-        limiter = anyio.Semaphore(in_flight)
 
-        async def one(i: int) -> None:
-            async with limiter:
-                await client.send(f"signal:{RECIPIENT}", f"benchmark {i}")
+        async def send(i: int) -> None:
+            await client.send(f"signal:{RECIPIENT}", f"benchmark {i}")
 
-        async with anyio.create_task_group() as tg:
-            for i in range(n):
-                await limiter.acquire()
-                limiter.release()
-                tg.start_soon(one, i)
+        return await timed(send, n, in_flight)
 
 
-def pysignal(port: int, n: int) -> None:
+def pysignal(port: int, n: int) -> Measured:
     from pysignalclijsonrpc import SignalCliJSONRPCApi
 
     api = SignalCliJSONRPCApi(f"http://127.0.0.1:{port}/api/v1/rpc", account=SENDER)
+    for i in range(WARM_UP):
+        api.send_message(message=f"warm-up {i}", recipients=[RECIPIENT])
+    wall, cpu = time.perf_counter(), time.process_time()
     for i in range(n):
         api.send_message(message=f"benchmark {i}", recipients=[RECIPIENT])
-
-
-def measure(run: Callable[[], None], n: int) -> tuple[float, float]:
-    wall, cpu = time.perf_counter(), time.process_time()
-    run()
     return n / (time.perf_counter() - wall), (time.process_time() - cpu) / n * 1e6
 
 
-def async_runner(func: Callable[..., Awaitable[None]], *args: Any) -> Callable[[], None]:
+def async_runner(func: Callable[..., Awaitable[Measured]], *args: Any) -> Callable[[], Measured]:
     return lambda: anyio.run(func, *args)
 
 
@@ -139,20 +165,21 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--messages", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--in-flight", type=int, default=16)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    n = args.messages
-    results: dict[str, dict[str, float]] = {}
+    n, lanes = args.messages, args.in_flight
+    runs: dict[str, list[Measured]] = {}
     with emulator() as (tcp, http):
-        cases: dict[str, Callable[[], None]] = {
+        tcp_url, http_url = f"tcp://127.0.0.1:{tcp}", f"http://127.0.0.1:{http}"
+        cases: dict[str, Callable[[], Measured]] = {
             "raw JSON-RPC loop, TCP": async_runner(raw_tcp, tcp, n, 1),
-            "unimsg, TCP": async_runner(unimsg_send, f"tcp://127.0.0.1:{tcp}", n, 1),
-            "unimsg, TCP, 16 in flight": async_runner(unimsg_send, f"tcp://127.0.0.1:{tcp}", n, 16),
+            "unimsg, TCP": async_runner(unimsg_send, tcp_url, n, 1),
+            f"unimsg, TCP, {lanes} in flight": async_runner(unimsg_send, tcp_url, n, lanes),
             "raw JSON-RPC loop, HTTP": async_runner(raw_http, http, n, 1),
-            "unimsg, HTTP": async_runner(unimsg_send, f"http://127.0.0.1:{http}", n, 1),
-            "unimsg, HTTP, 16 in flight": async_runner(
-                unimsg_send, f"http://127.0.0.1:{http}", n, 16
-            ),
+            f"raw httpx, HTTP, {lanes} in flight": async_runner(raw_http, http, n, lanes),
+            "unimsg, HTTP": async_runner(unimsg_send, http_url, n, 1),
+            f"unimsg, HTTP, {lanes} in flight": async_runner(unimsg_send, http_url, n, lanes),
         }
         try:
             import pysignalclijsonrpc  # noqa: F401
@@ -160,33 +187,56 @@ def main() -> None:
             cases["pysignalclijsonrpc, HTTP"] = lambda: pysignal(http, n)
         except ImportError:
             print("  (pysignalclijsonrpc not installed: pip install pysignalclijsonrpc)")
-        for name, run in cases.items():
-            runs = [measure(run, n) for _ in range(args.repeat)]
-            results[name] = {
-                "msgs_per_s": median([r[0] for r in runs]),
-                "client_cpu_us_per_msg": median([r[1] for r in runs]),
-            }
+        # Interleaved rounds: a burst of load on the machine hits every case, not one.
+        for _ in range(args.repeat):
+            for name, run in cases.items():
+                runs.setdefault(name, []).append(run())
+    results = {
+        name: {
+            "msgs_per_s": median([r[0] for r in rs]),
+            "client_cpu_us_per_msg": median([r[1] for r in rs]),
+            "runs": [{"msgs_per_s": r[0], "client_cpu_us_per_msg": r[1]} for r in rs],
+        }
+        for name, rs in runs.items()
+    }
     rows = [(k, v["msgs_per_s"], v["client_cpu_us_per_msg"]) for k, v in results.items()]
     table(
         f"Signal on the emulator, {n} messages, median of {args.repeat}",
         rows,
         ["client", "msg/s", "client CPU us/msg"],
     )
+
+    def rate(name: str) -> float:
+        return results[name]["msgs_per_s"]
+
+    def cpu(name: str) -> float:
+        return results[name]["client_cpu_us_per_msg"]
+
     ratios = {
-        "unimsg / raw, TCP": results["unimsg, TCP"]["msgs_per_s"]
-        / results["raw JSON-RPC loop, TCP"]["msgs_per_s"],
-        "unimsg / raw, HTTP": results["unimsg, HTTP"]["msgs_per_s"]
-        / results["raw JSON-RPC loop, HTTP"]["msgs_per_s"],
+        "unimsg / raw, TCP": rate("unimsg, TCP") / rate("raw JSON-RPC loop, TCP"),
+        "unimsg / raw, HTTP": rate("unimsg, HTTP") / rate("raw JSON-RPC loop, HTTP"),
+        "client CPU unimsg / raw, TCP": cpu("unimsg, TCP") / cpu("raw JSON-RPC loop, TCP"),
+        "client CPU unimsg / raw, HTTP": cpu("unimsg, HTTP") / cpu("raw JSON-RPC loop, HTTP"),
+        f"unimsg HTTP {lanes} in flight / sequential": rate(f"unimsg, HTTP, {lanes} in flight")
+        / rate("unimsg, HTTP"),
+        f"unimsg TCP {lanes} in flight / sequential": rate(f"unimsg, TCP, {lanes} in flight")
+        / rate("unimsg, TCP"),
     }
     if "pysignalclijsonrpc, HTTP" in results:
-        base = results["pysignalclijsonrpc, HTTP"]["msgs_per_s"]
-        ratios["unimsg HTTP / pysignalclijsonrpc"] = results["unimsg, HTTP"]["msgs_per_s"] / base
-        ratios["unimsg HTTP 16 in flight / pysignalclijsonrpc"] = (
-            results["unimsg, HTTP, 16 in flight"]["msgs_per_s"] / base
+        base = rate("pysignalclijsonrpc, HTTP")
+        ratios["unimsg HTTP / pysignalclijsonrpc"] = rate("unimsg, HTTP") / base
+        ratios[f"unimsg HTTP {lanes} in flight / pysignalclijsonrpc"] = (
+            rate(f"unimsg, HTTP, {lanes} in flight") / base
         )
+        ratios["unimsg TCP / pysignalclijsonrpc"] = rate("unimsg, TCP") / base
     for name, value in ratios.items():
         print(f"  {name}: {value:.2f}x")
-    write("signal", {"messages": n, "results": results, "ratios": ratios}, args.json)
+    write(
+        "signal",
+        {"messages": n, "repeat": args.repeat, "in_flight": lanes, "results": results}
+        | {"ratios": ratios},
+        args.json,
+    )
 
 
 if __name__ == "__main__":

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sqlite3
 from datetime import datetime
 from pathlib import Path
 
@@ -48,6 +47,9 @@ class IdMap:
             # -shm files the database file's mode.
             os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
             store = path
+        # Imported here: most programs never open one, and `import unimsg` should stay quick.
+        import sqlite3
+
         self._db = sqlite3.connect(store, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")

@@ -14,7 +14,6 @@ it, and the id map turns the redelivery into a no-op.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 from collections.abc import Iterable
@@ -196,6 +195,9 @@ class Relay:
         # whatever "people to Signal" rules the application configured. The key
         # is derived from the source event, so a copy re-sent after a crash is
         # the same send to a network that de-duplicates (Matrix).
+        # Imported here: only relays need it, and `import unimsg` should stay quick.
+        import hashlib
+
         key = hashlib.sha256(f"{self.name}\x1f{event_key(event)}".encode()).hexdigest()[:32]
         protect = self._protect.get(there, False)
         return await self.client.send(

@@ -8,7 +8,6 @@ that another backend (Redis, PostgreSQL) needs nothing unimsg-specific.
 from __future__ import annotations
 
 import os
-import sqlite3
 import time
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -104,6 +103,9 @@ class SqliteStore:
     def __init__(self, path: str | os.PathLike[str], *, retention: float = 14 * 86400) -> None:
         self.path = Path(path)
         create_private_file(self.path)
+        # Imported here: most programs never open one, and `import unimsg` should stay quick.
+        import sqlite3
+
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")

@@ -53,20 +53,32 @@ class Outbox:
         self.sent_ids: OrderedDict[str, None] = OrderedDict()
         #: (target event id, emoji) -> our reaction's event id, to take it back.
         self._reactions: dict[tuple[str, str], str] = {}
+        # Every receipt names the room and its members: parsing those ids again
+        # on each send was a tenth of what the adapter adds to nio per message.
+        self._addresses: dict[str, Address] = {}
 
     def _remember(self, event_id: str) -> None:
         self.sent_ids[event_id] = None
         while len(self.sent_ids) > _REMEMBERED:
             self.sent_ids.popitem(last=False)
 
+    def _address(self, matrix_id: str) -> Address:
+        found = self._addresses.get(matrix_id)
+        if found is None:
+            if len(self._addresses) >= _REMEMBERED:
+                self._addresses.clear()
+            found = self._addresses[matrix_id] = Address.matrix(matrix_id)
+        return found
+
     def _receipt(self, room_id: str, event_id: str, members: list[str]) -> SentMessage:
+        me = self._session.user_id
         recipients = [
-            RecipientResult(recipient=Address.matrix(user), status=SendStatus.DELIVERED)
+            RecipientResult(recipient=self._address(user), status=SendStatus.DELIVERED)
             for user in members
-            if user != self._session.user_id
+            if user != me
         ]
         return SentMessage(
-            conversation=Address.matrix(room_id),
+            conversation=self._address(room_id),
             id=event_id,
             sender=self.account,
             timestamp=datetime.now(UTC),

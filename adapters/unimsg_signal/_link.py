@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from contextlib import AsyncExitStack
 from typing import Any
 
 import anyio
@@ -23,7 +24,7 @@ from ._config import SignalConfig
 from ._errors import map_error
 from ._jsonrpc import ErrorResponse, JsonValue, Notification
 from ._rpc import HttpSession, LineSession
-from ._transports import http_client, open_line_stream
+from ._transports import HTTP_LANES, http_client, open_line_stream
 
 __all__ = ["Link"]
 
@@ -131,9 +132,17 @@ class Link:
 
     async def _http_session(self) -> None:
         config = self.config
-        async with http_client(config) as client:
+        async with AsyncExitStack() as stack:
+            client, *lanes = [
+                await stack.enter_async_context(http_client(config)) for _ in range(HTTP_LANES)
+            ]
+            # The event stream holds its connection for good: it gets a client of its own.
+            stream = await stack.enter_async_context(http_client(config))
             session = HttpSession(
-                client, events_account=config.account if config.multi_account else None
+                client,
+                events_account=config.account if config.multi_account else None,
+                events_client=stream,
+                lanes=lanes,
             )
             await session.check()
             self._version(await session.call("version", None, config.connect_timeout))
@@ -193,10 +202,13 @@ class Link:
         """The result of ``method``; daemon errors raise the mapped unimsg exception."""
         config = self.config
         limit = config.request_timeout if limit is None else limit
-        with anyio.move_on_after(limit):
-            while self._session is None:
-                await self._changed.wait()
         session = self._session
+        if session is None:
+            # Only a call made while reconnecting pays for a second timeout scope.
+            with anyio.move_on_after(limit):
+                while self._session is None:
+                    await self._changed.wait()
+            session = self._session
         if session is None:
             raise ConnectError(f"not connected to signal-cli at {config.url} for {limit:g}s")
         if config.multi_account and method not in _DAEMON_METHODS:

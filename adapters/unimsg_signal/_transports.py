@@ -19,7 +19,14 @@ from unimsg import ConnectError
 
 from ._config import Endpoint, SignalConfig
 
-__all__ = ["STREAM_ERRORS", "ProcessStream", "http_client", "open_line_stream", "stdio_command"]
+__all__ = [
+    "HTTP_LANES",
+    "STREAM_ERRORS",
+    "ProcessStream",
+    "http_client",
+    "open_line_stream",
+    "stdio_command",
+]
 
 log = logging.getLogger("unimsg.signal")
 
@@ -117,6 +124,11 @@ async def open_line_stream(config: SignalConfig) -> AsyncIterator[anyio.abc.Byte
             await stream.aclose()
 
 
+#: Requests over HTTP in flight at once, each on a client of its own. A
+#: single-threaded daemon gains nothing past a few.
+HTTP_LANES = 4
+
+
 def http_client(config: SignalConfig) -> httpx.AsyncClient:
     """An httpx client for ``daemon --http`` with keep-alive and any proxy credentials."""
     headers = {"Accept": "application/json"}
@@ -131,5 +143,6 @@ def http_client(config: SignalConfig) -> httpx.AsyncClient:
         headers=headers,
         auth=auth,
         timeout=httpx.Timeout(config.request_timeout, connect=config.connect_timeout),
-        limits=httpx.Limits(max_keepalive_connections=8, keepalive_expiry=30.0),
+        # One connection, kept alive: concurrency comes from several clients (HttpSession).
+        limits=httpx.Limits(max_connections=1, max_keepalive_connections=1, keepalive_expiry=30.0),
     )

@@ -69,7 +69,7 @@ class FakeAdapter(FakeConversations):
                     await sink(self._status(ConnectionState.CONNECTED, None))
                     continue
                 if cursor >= acc.end:
-                    await acc.wakeup.wait()
+                    await acc.wait()
                     continue
                 stall = faults.stalls.pop(acc.address, 0.0)
                 if stall:
@@ -157,10 +157,10 @@ class FakeAdapter(FakeConversations):
             raise RateLimitedError("too many messages (fake rate limit)", retry_after=retry_after)
         rendered = self._render(content)
         conversation, recipients = self._peers(message.to)
-        state = await self.encryption_state(conversation)
-        if message.require_encryption and not state.encrypted:
+        encrypted = self._encrypted(conversation)
+        if message.require_encryption and not encrypted:
             raise EncryptionRequiredError(f"{conversation} is not end-to-end encrypted")
-        if state.encrypted:
+        if encrypted:
             self._check_trust(conversation, [acc for acc, _ in recipients])
         attachments = tuple(self._store(a) for a in content.attachments)
         ttl = self._ttl(conversation)
@@ -178,7 +178,7 @@ class FakeAdapter(FakeConversations):
                 "timestamp": when,
                 "raw": {"fake": "message", "idempotency_key": message.idempotency_key},
             }
-            if state.encrypted and faults.take(faults.undecryptable, acc.address):
+            if encrypted and faults.take(faults.undecryptable, acc.address):
                 acc.post(
                     UndecryptableMessage(
                         reason="no room key for this session",
@@ -194,7 +194,7 @@ class FakeAdapter(FakeConversations):
                     **rendered,
                     attachments=attachments,
                     reply_to=None if reply is None else self._retarget(reply, their_view),
-                    encrypted=state.encrypted,
+                    encrypted=encrypted,
                     expires_in=ttl,
                 )
             )

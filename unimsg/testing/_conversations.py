@@ -171,6 +171,13 @@ class FakeConversations(FakeBase):
             or needle in (a.username or "").casefold()
         ]
 
+    def _encrypted(self, address: Address) -> bool:
+        """``encryption_state(address).encrypted`` without building the state: sends ask it."""
+        if self.network == "signal":
+            return True
+        room_id = self._acc.direct_rooms.get(address) if address.is_person else address
+        return room_id is None or self._room(self._net.resolve(room_id)).encrypted
+
     async def encryption_state(self, address: Address) -> EncryptionState:
         self._check()
         self._own(address)

@@ -66,10 +66,25 @@ class _Account:
     #: Idempotency key -> receipt, where the network de-duplicates (Matrix txn ids).
     sent: dict[str, SentMessage] = attrs.Factory(dict)
 
+    #: Adapters waiting in `wait`; with none, a post need not replace the event.
+    waiting: int = 0
+
     def post(self, event: Event) -> None:
         self.inbox.append(event)
+        if self.waiting:
+            self.wake()
+
+    def wake(self) -> None:
         self.wakeup.set()
         self.wakeup = anyio.Event()
+
+    async def wait(self) -> None:
+        """Until the next post or connection drop."""
+        self.waiting += 1
+        try:
+            await self.wakeup.wait()
+        finally:
+            self.waiting -= 1
 
     @property
     def end(self) -> int:
@@ -116,8 +131,7 @@ class Faults:
         """Cut the account's connection: unacknowledged events come again."""
         acc = self._network.account(account)
         acc.connection += 1
-        acc.wakeup.set()
-        acc.wakeup = anyio.Event()
+        acc.wake()
 
     def duplicate_next(self, account: Address | str, count: int = 1) -> None:
         """Deliver the next ``count`` events to ``account`` twice."""
