@@ -230,7 +230,7 @@ class SyncLoop:
             token = self._batches.popleft().token
         if token is not None and token != self._state.sync_token:
             self._state.sync_token = token
-            self._state.save()
+            self._state.save(durable=False)
 
     # -- sync responses to events ---------------------------------------------------------------
 
