@@ -22,8 +22,6 @@ import re
 import shlex
 from collections import deque
 from collections.abc import Awaitable, Callable
-from contextlib import AsyncExitStack
-from types import TracebackType
 from typing import Any, Generic, Literal, Self, TypeAlias, TypeVar
 
 import anyio
@@ -35,7 +33,7 @@ from ._client import Client, Target
 from ._contacts import ContactBook
 from ._events import Event, MessageDeleted, MessageEdited, MessageReceived, ReactionReceived
 from ._exceptions import UsageError
-from ._lifecycle import close_stack
+from ._lifecycle import Background
 from ._router import Contact
 from ._types import Content, SentMessage
 
@@ -150,7 +148,7 @@ class _Route:
     pattern: re.Pattern[str] | None = None
 
 
-class Bot:
+class Bot(Background):
     """Dispatch a client's events to decorated handlers.
 
     ::
@@ -198,7 +196,6 @@ class Bot:
         self._routes: list[_Route] = []
         self._acks = _InOrderAcks(client)
         self._reader: anyio.CancelScope | None = None
-        self._stack: AsyncExitStack | None = None
 
     # -- registration ------------------------------------------------------------
 
@@ -293,21 +290,8 @@ class Bot:
             self._reader.cancel()
 
     async def __aenter__(self) -> Self:
-        async with AsyncExitStack() as stack:
-            tg = await stack.enter_async_context(anyio.create_task_group())
-            stack.callback(self.stop)
-            await tg.start(self.run)
-            self._stack = stack.pop_all()
+        await self._start_background(self.run, self.stop)
         return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> bool | None:
-        stack, self._stack = self._stack, None
-        return await close_stack(stack, exc_type, exc, tb)
 
     # -- dispatch --------------------------------------------------------------------
 

@@ -7,10 +7,14 @@ the error itself, so that ``except ConnectError`` works around
 
 from __future__ import annotations
 
-from contextlib import AsyncExitStack
+from collections.abc import Callable, Coroutine
+from contextlib import AbstractContextManager, AsyncExitStack
 from types import TracebackType
+from typing import Any
 
-__all__ = ["close_stack", "leaves", "unwrap"]
+import anyio
+
+__all__ = ["Background", "close_stack", "leaves", "unwrap"]
 
 
 def leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
@@ -48,3 +52,34 @@ async def close_stack(
         return await stack.__aexit__(exc_type, exc, tb)
     except BaseExceptionGroup as group:
         return unwrap(group, exc)
+
+
+class Background:
+    """Base of ``async with`` objects that run one loop in their own task group."""
+
+    _stack: AsyncExitStack | None = None
+
+    async def _start_background(
+        self,
+        run: Callable[..., Coroutine[Any, Any, Any]],
+        stop: Callable[[], None],
+        *,
+        holding: AbstractContextManager[Any] | None = None,
+    ) -> None:
+        """Start ``run`` (it calls ``task_status.started()``); ``stop`` ends it on exit."""
+        async with AsyncExitStack() as stack:
+            if holding is not None:
+                stack.enter_context(holding)
+            tg = await stack.enter_async_context(anyio.create_task_group())
+            stack.callback(stop)
+            await tg.start(run)
+            self._stack = stack.pop_all()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        stack, self._stack = self._stack, None
+        return await close_stack(stack, exc_type, exc, tb)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterable
-from contextlib import AsyncExitStack, ExitStack
+from contextlib import ExitStack
 from types import TracebackType
 from typing import Self
 
@@ -38,7 +38,7 @@ from ._exceptions import (
 )
 from ._health import event_key
 from ._idmap import IdMap
-from ._lifecycle import close_stack
+from ._lifecycle import Background
 from ._types import Attachment, Content, SentMessage
 
 __all__ = ["Relay", "RelayGroup"]
@@ -228,7 +228,7 @@ class Relay:
             await self.client.delete(copy)
 
 
-class RelayGroup:
+class RelayGroup(Background):
     """Several relays on one client, fed by one reader of ``client.events()``.
 
     Events are handled one at a time in arrival order, so an edit never
@@ -251,7 +251,6 @@ class RelayGroup:
                 self._by_conversation.setdefault(conversation, []).append(relay)
         self._waiting: anyio.CancelScope | None = None
         self._stopping = False
-        self._stack: AsyncExitStack | None = None
 
     async def run(
         self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
@@ -299,22 +298,8 @@ class RelayGroup:
         # Opened here, not in the background task, so that a refused
         # downgrade raises from ``async with`` itself, unwrapped.
         opened = await self._open()
-        async with AsyncExitStack() as stack:
-            stack.enter_context(opened)
-            tg = await stack.enter_async_context(anyio.create_task_group())
-            stack.callback(self.stop)
-            await tg.start(self._mirror)
-            self._stack = stack.pop_all()
+        await self._start_background(self._mirror, self.stop, holding=opened)
         return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> bool | None:
-        stack, self._stack = self._stack, None
-        return await close_stack(stack, exc_type, exc, tb)
 
 
 def _own(event: Event) -> bool:

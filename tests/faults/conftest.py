@@ -7,7 +7,6 @@ relaxed and stock servers may be shared with other test runs and are only used.
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any, Protocol
@@ -18,9 +17,8 @@ from tests.matrix.synapse import (
     MakeUser,
     RegisteredUser,
     SynapseInstance,
-    is_up,
-    load_instance,
     register_user,
+    require_instance,
 )
 
 HERE = Path(__file__).resolve().parent
@@ -37,31 +35,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.synapse)
 
 
-def _require(profile: str) -> SynapseInstance:
-    hint = f"python3 scripts/synapse.py start --profile {profile}"
-    instance = load_instance(profile)
-    if instance is None:
-        problem = f"no {profile!r} instance recorded under .cache/synapse/{profile}/"
-    elif not is_up(instance):
-        problem = f"the {profile!r} instance at {instance.url} does not answer"
-    else:
-        return instance
-    if os.environ.get("CI"):
-        # A skipped fault suite in CI would pass while proving nothing.
-        pytest.fail(f"Synapse is required in CI: {problem}; run `{hint}` first", pytrace=False)
-    pytest.skip(f"Synapse is not running: start it with `{hint}`")
-
-
 @pytest.fixture(scope="session")
 def synapse() -> SynapseInstance:
     """The relaxed homeserver (no rate limits); never killed here."""
-    return _require("relaxed")
+    return require_instance("relaxed")
 
 
 @pytest.fixture(scope="session")
 def synapse_stock() -> SynapseInstance:
     """The homeserver with Synapse's stock rate limits; never killed here."""
-    return _require("stock")
+    return require_instance("stock")
 
 
 @pytest.fixture
@@ -70,7 +53,7 @@ def faults() -> SynapseInstance:
 
     Function-scoped: the previous test may have restarted it (new pid).
     """
-    return _require("faults")
+    return require_instance("faults")
 
 
 @pytest.fixture

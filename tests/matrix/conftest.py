@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -10,13 +9,11 @@ from .synapse import (
     MakeUser,
     RegisteredUser,
     SynapseInstance,
-    is_up,
-    load_instance,
     register_user,
+    require_instance,
 )
 
 HERE = Path(__file__).resolve().parent
-START_HINT = "python3 scripts/synapse.py install && python3 scripts/synapse.py start"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -26,31 +23,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.synapse)
 
 
-def _require(profile: str) -> SynapseInstance:
-    hint = START_HINT if profile == "relaxed" else f"{START_HINT} --profile {profile}"
-    instance = load_instance(profile)
-    if instance is None:
-        problem = f"no {profile!r} instance recorded under .cache/synapse/{profile}/"
-    elif not is_up(instance):
-        problem = f"the {profile!r} instance at {instance.url} does not answer"
-    else:
-        return instance
-    if os.environ.get("CI"):
-        # A skipped Matrix suite in CI would pass while testing nothing.
-        pytest.fail(f"Synapse is required in CI: {problem}; run `{hint}` first", pytrace=False)
-    pytest.skip(f"Synapse is not running: start it with `{hint}`")
-
-
 @pytest.fixture(scope="session")
 def synapse() -> SynapseInstance:
     """The homeserver with rate limits lifted, for most tests."""
-    return _require("relaxed")
+    return require_instance("relaxed")
 
 
 @pytest.fixture(scope="session")
 def synapse_stock() -> SynapseInstance:
     """The homeserver with Synapse's stock rate limits, for rate-limit tests."""
-    return _require("stock")
+    return require_instance("stock")
 
 
 @pytest.fixture

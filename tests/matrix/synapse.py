@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import importlib.util
 import json
+import os
 import secrets
 import sys
 import uuid
@@ -16,6 +17,7 @@ from types import ModuleType
 
 import anyio.to_thread
 import httpx
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 CACHE = ROOT / ".cache" / "synapse"
@@ -145,3 +147,22 @@ async def restart_server(profile: str, keep_data: bool = True) -> SynapseInstanc
     instance = load_instance(profile)
     assert instance is not None
     return instance
+
+
+START_HINT = "python3 scripts/synapse.py install && python3 scripts/synapse.py start"
+
+
+def require_instance(profile: str) -> SynapseInstance:
+    """The running ``profile`` server; skip without it, but fail under CI."""
+    hint = START_HINT if profile == "relaxed" else f"{START_HINT} --profile {profile}"
+    instance = load_instance(profile)
+    if instance is None:
+        problem = f"no {profile!r} instance recorded under .cache/synapse/{profile}/"
+    elif not is_up(instance):
+        problem = f"the {profile!r} instance at {instance.url} does not answer"
+    else:
+        return instance
+    if os.environ.get("CI"):
+        # A skipped homeserver suite in CI would pass while testing nothing.
+        pytest.fail(f"Synapse is required in CI: {problem}; run `{hint}` first", pytrace=False)
+    pytest.skip(f"Synapse is not running: start it with `{hint}`")
