@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -25,7 +26,8 @@ from unimsg.testing import ConformancePair
 
 ALICE, BOB, CAROL = "+15550000001", "+15550000002", "+15550000003"
 NOBODY = "+15559999999"
-TRANSPORTS = ("tcp", "unix", "http")
+TRANSPORTS = ("tcp", "unix", "http", "stdio")
+BRIDGE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "stdio_bridge.py")
 # Fast reconnects and short waits keep the whole directory quick.
 FAST = {"min_backoff": 0.02, "max_backoff": 0.2, "request_timeout": 5.0, "connect_timeout": 5.0}
 
@@ -56,6 +58,10 @@ class Rig:
         if self.transport == "tcp":
             server = await self.stack.enter_async_context(serve_tcp(daemon))
             url = f"tcp://127.0.0.1:{server.port}"
+        elif self.transport == "stdio":
+            # The adapter starts a child and speaks over its pipes, as with signal-cli jsonRpc.
+            server = await self.stack.enter_async_context(serve_tcp(daemon))
+            url = f"stdio:{sys.executable} {BRIDGE} {server.port} jsonRpc"
         elif self.transport == "unix":
             path = os.path.join(self.tmp, f"{number[-4:]}.sock")
             await self.stack.enter_async_context(serve_unix(daemon, path))
