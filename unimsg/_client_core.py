@@ -17,7 +17,13 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from ._adapter import Adapter
 from ._address import Address
 from ._events import ConnectionState, Event
-from ._exceptions import ClosedError, EncryptionRequiredError, NotSupportedError, RateLimitedError
+from ._exceptions import (
+    ClosedError,
+    EncryptionRequiredError,
+    NotSupportedError,
+    OutcomeUnknownError,
+    RateLimitedError,
+)
 from ._health import AdapterHealth, _Health, event_key
 from ._lifecycle import close_stack, unwrap
 from ._outbox import Outbox
@@ -204,6 +210,8 @@ class ClientCore:
             try:
                 return await call()
             except RateLimitedError as exc:
+                if isinstance(exc, OutcomeUnknownError):
+                    raise  # part of it may have gone out: retrying could duplicate
                 delay = exc.retry_after if exc.retry_after is not None else math.inf
                 if waited + delay > self.rate_limit_budget:
                     raise

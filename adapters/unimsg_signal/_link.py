@@ -39,7 +39,7 @@ from ._config import SignalConfig
 from ._errors import METHOD_NOT_FOUND, SENDING, map_error, not_served
 from ._inbox import Inbox
 from ._jsonrpc import ErrorResponse, JsonValue, Notification
-from ._rpc import HttpSession, LineSession, RequestLost
+from ._rpc import AnswerUnreadable, HttpSession, LineSession, RequestLost
 from ._taskgroups import unwrapped
 from ._transports import HTTP_LANES, ProcessStream, http_client, open_line_stream
 
@@ -183,7 +183,8 @@ class Link:
         """A ``jsonRpc`` child that exits for an account it does not have."""
         account = self.config.account
         if f"{account} is not registered" in reason:
-            raise NotFoundError(not_served(account, f"signal-cli {reason.lstrip('; ')}"))
+            said = reason.partition("stderr: ")[2] or reason
+            raise NotFoundError(not_served(account, f"signal-cli exited: {said}"))
 
     async def _http_session(self) -> None:
         config = self.config
@@ -321,10 +322,10 @@ class Link:
             params = {**(params or {}), "account": config.account}
         try:
             answer = await session.call(method, params, limit)
-        except RequestLost as exc:
-            if exc.written and method in SENDING:
+        except (RequestLost, AnswerUnreadable) as exc:
+            if method in SENDING and getattr(exc, "written", True):
                 raise OutcomeUnknownError(
-                    f"the {method} request reached signal-cli but its answer did not come "
+                    f"the {method} request reached signal-cli but no readable answer came "
                     f"back ({exc}): it may have been sent; check before sending it again"
                 ) from None
             raise

@@ -34,7 +34,7 @@ from ._jsonrpc import (
 )
 from ._transports import STREAM_ERRORS, ProcessStream
 
-__all__ = ["Answer", "HttpSession", "LineSession", "RequestLost"]
+__all__ = ["Answer", "AnswerUnreadable", "HttpSession", "LineSession", "RequestLost"]
 
 log = logging.getLogger("unimsg.signal")
 Answer = Response | ErrorResponse
@@ -48,6 +48,10 @@ class RequestLost(ConnectError):
     def __init__(self, message: str, *, written: bool) -> None:
         self.written = written
         super().__init__(message)
+
+
+class AnswerUnreadable(RemoteProtocolError):
+    """The daemon answered, unreadably: the request may have taken effect."""
 
 
 @attrs.define(eq=False)
@@ -240,7 +244,7 @@ class LineSession:
             if waiter.answer is not None:
                 return waiter.answer
             if waiter.garbled:
-                raise RemoteProtocolError(
+                raise AnswerUnreadable(
                     f"signal-cli answered {method} with an unreadable line (the request may "
                     "have taken effect)"
                 )
@@ -319,10 +323,14 @@ class HttpSession:
             self._free.append(client)
             slots.release()
         _check_status(response, method)
-        for event in decode_http_body(response.content):
+        try:
+            events = decode_http_body(response.content)
+        except RemoteProtocolError as exc:
+            raise AnswerUnreadable(f"signal-cli's HTTP answer to {method}: {exc}") from None
+        for event in events:
             if isinstance(event, (Response, ErrorResponse)) and event.id in (rid, None):
                 return event
-        raise RemoteProtocolError(f"signal-cli's HTTP answer to {method} carries no response")
+        raise AnswerUnreadable(f"signal-cli's HTTP answer to {method} carries no response")
 
     async def events(
         self,
