@@ -14,16 +14,11 @@ NOBODY = "+15550009999"
 FAST = {"min_backoff": 0.02, "max_backoff": 0.2, "request_timeout": 10.0, "connect_timeout": 10.0}
 
 
-DEFECT_3 = pytest.mark.xfail(
-    strict=True, reason="defect 3: an unknown account is ConnectError 'HTTP 400' over HTTP"
-)
-
-
-@pytest.mark.parametrize("transport", ["tcp", "unix", pytest.param("http", marks=DEFECT_3)])
+@pytest.mark.parametrize("transport", ["tcp", "unix", "http"])
 async def test_unknown_account_is_not_found(empty_daemon: RealDaemon, transport: Transport) -> None:
     adapter = SignalAdapter.create(
         NOBODY, empty_daemon.url(transport), multi_account=True, give_up_after=2.0, **FAST
     )
-    with pytest.raises(NotFoundError, match="does not exist"):
+    with pytest.raises(NotFoundError, match="does not serve"):
         async with Client(adapter):
             pass
