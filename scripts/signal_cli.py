@@ -355,6 +355,7 @@ def start(
     classpath_prefix: list[str] | None = None,
     java_opts: list[str] | None = None,
     env: dict[str, str] | None = None,
+    verbose: bool = False,
 ) -> dict[str, Any]:
     """Start a daemon serving TCP, HTTP and a UNIX socket; return its instance info."""
     idir = instance_dir(name, state_dir)
@@ -369,7 +370,8 @@ def start(
     tcp_port, http_port = _free_port(), _free_port()
     sock = idir / "socket"
     sock.unlink(missing_ok=True)
-    args = ["-a", account] if account else []
+    args = ["-v"] if verbose else []
+    args += ["-a", account] if account else []
     args += [
         "daemon",
         "--tcp",

@@ -1,4 +1,11 @@
-"""Session-wide real signal-cli daemons: Java starts once per test run, not once per test."""
+"""Session-wide real signal-cli daemons: Java starts once per test run, not once per test.
+
+``empty_daemon`` has no account (what works without the Signal service). The others load
+registered accounts offline through the service stand-in (tests/signal_real/standin.py):
+``multi_daemon`` serves ALICE and BOB in multi-account mode, ``single_daemon`` serves CAROL
+with ``-a``, and ``stdio_home`` is a data dir with DAVE for ``signal-cli -a DAVE jsonRpc``
+children (one JVM per connection).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from .daemon import RealDaemon, require_install, start_daemon
+from .daemon import RealDaemon, StdioHome, control, require_install, start_daemon
+from .standin import OfflineAccount, StandIn, write_accounts
+
+ALICE, BOB, CAROL, DAVE = "+15550000001", "+15550000002", "+15550000003", "+15550000004"
 
 
 @pytest.fixture(params=["asyncio", "trio"])
@@ -30,9 +40,72 @@ def real_state_dir() -> Iterator[Path]:
 
 @pytest.fixture(scope="session")
 def empty_daemon(real_state_dir: Path) -> Iterator[RealDaemon]:
-    """A multi-account daemon with no account at all: what works without the Signal service."""
+    """A multi-account daemon with no account at all."""
     daemon = start_daemon("empty", real_state_dir)
     try:
         yield daemon
     finally:
         daemon.stop()
+
+
+@pytest.fixture(scope="session")
+def standin(real_state_dir: Path) -> Iterator[StandIn]:
+    install = require_install()
+    bcprov = next((control().DIST / "lib").glob("bcprov-*.jar"))
+    workdir = real_state_dir / "standin"
+    workdir.mkdir()
+    service = StandIn(workdir, install["java"], bcprov).start()
+    try:
+        yield service
+    finally:
+        service.close()
+
+
+def _loaded(
+    standin: StandIn, state_dir: Path, name: str, numbers: list[str], single: bool
+) -> tuple[RealDaemon, dict[str, OfflineAccount]]:
+    config = state_dir / f"{name}-data"
+    accounts = write_accounts(config, numbers)
+    standin.add_accounts(accounts)
+    daemon = start_daemon(
+        name,
+        state_dir,
+        account=numbers[0] if single else None,
+        config=config,
+        java_opts=standin.java_opts,
+        classpath_prefix=[str(standin.overlay)],
+    )
+    return daemon, {a.number: a for a in accounts}
+
+
+@pytest.fixture(scope="session")
+def multi_daemon(standin: StandIn, real_state_dir: Path) -> Iterator[RealDaemon]:
+    daemon, accounts = _loaded(standin, real_state_dir, "multi", [ALICE, BOB], single=False)
+    daemon.accounts = accounts
+    try:
+        yield daemon
+    finally:
+        daemon.stop()
+
+
+@pytest.fixture(scope="session")
+def single_daemon(standin: StandIn, real_state_dir: Path) -> Iterator[RealDaemon]:
+    daemon, accounts = _loaded(standin, real_state_dir, "single", [CAROL], single=True)
+    daemon.accounts = accounts
+    try:
+        yield daemon
+    finally:
+        daemon.stop()
+
+
+@pytest.fixture(scope="session")
+def stdio_home(standin: StandIn, real_state_dir: Path) -> StdioHome:
+    config = real_state_dir / "stdio-data"
+    accounts = write_accounts(config, [DAVE])
+    standin.add_accounts(accounts)
+    return StdioHome(
+        config=config,
+        accounts={a.number: a for a in accounts},
+        java_opts=standin.java_opts,
+        classpath_prefix=[str(standin.overlay)],
+    )

@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 import pytest
 
+from .standin import OfflineAccount
+
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "signal_cli.py"
 INSTALL_HINT = "python3 scripts/signal_cli.py install"
@@ -56,6 +58,8 @@ class RealDaemon:
     #: JVM options and class-path entries every child (stdio) of this daemon needs too.
     java_opts: list[str] = field(default_factory=list)
     classpath_prefix: list[str] = field(default_factory=list)
+    #: The accounts loaded offline, by number (see standin.py).
+    accounts: dict[str, OfflineAccount] = field(default_factory=dict)
 
     @property
     def account(self) -> str | None:
@@ -82,12 +86,7 @@ class RealDaemon:
         return "stdio:" + shlex.join(self.stdio_command(number))
 
     def stdio_command(self, account: str, *extra: str) -> list[str]:
-        cmd = [sys.executable, str(SCRIPT), "run", "--config", str(self.config)]
-        for opt in self.java_opts:
-            cmd.append(f"--java-opt={opt}")
-        for entry in self.classpath_prefix:
-            cmd += ["--classpath-prefix", entry]
-        return [*cmd, "--", "-a", account, "jsonRpc", "--receive-mode", "manual", *extra]
+        return stdio_command(self.config, account, self.java_opts, self.classpath_prefix, *extra)
 
     def kill(self) -> None:
         """SIGKILL, as a crash would."""
@@ -101,6 +100,32 @@ class RealDaemon:
         control().stop(self.name, self.state_dir)
 
 
+def stdio_command(
+    config: Path, account: str, java_opts: list[str], classpath_prefix: list[str], *extra: str
+) -> list[str]:
+    """``signal-cli --config CONFIG -a ACCOUNT jsonRpc`` (through scripts/signal_cli.py run)."""
+    cmd = [sys.executable, str(SCRIPT), "run", "--config", str(config)]
+    for opt in java_opts:
+        cmd.append(f"--java-opt={opt}")
+    for entry in classpath_prefix:
+        cmd += ["--classpath-prefix", entry]
+    return [*cmd, "--", "-a", account, "jsonRpc", "--receive-mode", "manual", *extra]
+
+
+@dataclass
+class StdioHome:
+    """A data dir whose accounts run as ``jsonRpc`` children, one JVM per connection."""
+
+    config: Path
+    accounts: dict[str, OfflineAccount]
+    java_opts: list[str]
+    classpath_prefix: list[str]
+
+    def url(self, account: str, *extra: str) -> str:
+        command = stdio_command(self.config, account, self.java_opts, self.classpath_prefix, *extra)
+        return "stdio:" + shlex.join(command)
+
+
 def start_daemon(
     name: str,
     state_dir: Path,
@@ -110,6 +135,7 @@ def start_daemon(
     receive_mode: str = "manual",
     java_opts: list[str] | None = None,
     classpath_prefix: list[str] | None = None,
+    verbose: bool = False,
 ) -> RealDaemon:
     info = control().start(
         name,
@@ -119,5 +145,6 @@ def start_daemon(
         receive_mode=receive_mode,
         java_opts=java_opts,
         classpath_prefix=classpath_prefix,
+        verbose=verbose,
     )
     return RealDaemon(name, state_dir, info, list(java_opts or []), list(classpath_prefix or []))
