@@ -45,6 +45,7 @@ __all__ = [
     "parse_results",
     "recipient_address",
     "send_failure",
+    "unknown_identity",
 ]
 
 USER_ERROR = -1
@@ -227,14 +228,18 @@ def map_error(method: str, error: ErrorResponse, *, fallback: Address, account: 
     return RemoteError(f"signal-cli error {code} in {method}: {message}")
 
 
+def unknown_identity(person: Address) -> UnknownIdentityError:
+    return UnknownIdentityError(
+        f"no identity key of {person} is known yet, so there is nothing to trust: "
+        "signal-cli learns it from the first message exchanged with them"
+    )
+
+
 def _trust_error(message: str, person: Address) -> UnimsgError:
     lowered = message.lower()
     if "failed to set the trust" in lowered and "safety number" not in lowered:
         # trustAllKnownKeys fails only when signal-cli knows no identity key of the person.
-        return UnknownIdentityError(
-            f"no identity key of {person} is known yet, so there is nothing to trust: "
-            "signal-cli learns it from the first message exchanged with them"
-        )
+        return unknown_identity(person)
     if "failed to set the trust" in lowered:
         return InvalidContentError(
             f"the safety number does not match the identity key of {person}: compare it "
