@@ -10,6 +10,7 @@ import shlex
 import signal
 import threading
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +66,7 @@ async def test_stdio_restart_failing_in_the_handshake_keeps_retrying(
         f"exec {shlex.join(real)}\n"
     )
     wrapper.chmod(0o700)
-    dave = adapter(DAVE, f"stdio:{wrapper} jsonRpc", give_up_after=6.0, max_backoff=0.2)
+    dave = adapter(DAVE, f"stdio:{wrapper} jsonRpc", give_up_after=4.0, max_backoff=0.2)
 
     async def lives_through_failed_restarts() -> None:
         async with Client(dave) as client:
@@ -75,7 +76,7 @@ async def test_stdio_restart_failing_in_the_handshake_keeps_retrying(
             assert down.state is ConnectionState.RECONNECTING
             # Before the fix the first failed restart ended run() at once (2 starts in all).
             with anyio.fail_after(60):
-                while len(pids.read_text().split()) < 4:  # noqa: ASYNC110
+                while len(pids.read_text().split()) < 3:  # noqa: ASYNC110
                     await anyio.sleep(0.1)
             await anyio.sleep_forever()
 
@@ -134,12 +135,10 @@ async def test_http_start_does_not_wait_for_the_first_keepalive(
 # -- 7: on-connection mode loses nothing that waited on the server ------------------------
 
 
-async def test_on_connection_mode_delivers_what_waited(
-    standin: StandIn, real_state_dir: Path
-) -> None:
+@pytest.fixture(scope="module")
+def on_connection_daemon(standin: StandIn, real_state_dir: Path) -> Iterator[RealDaemon]:
     config = real_state_dir / "onconn-data"
-    accounts = write_accounts(config, [EVE])
-    standin.add_accounts(accounts)
+    standin.add_accounts(write_accounts(config, [EVE]))
     daemon = start_daemon(
         "onconn",
         real_state_dir,
@@ -150,26 +149,33 @@ async def test_on_connection_mode_delivers_what_waited(
         classpath_prefix=[str(standin.overlay)],
     )
     try:
-        stamps = [1_700_000_000_000 + n for n in range(3)]
-        sender = str(uuid.uuid4())
-
-        def queue_on_the_server() -> None:
-            # Handed over as soon as the daemon connects for EVE, i.e. when a client attaches.
-            for stamp in stamps:
-                standin.push_delivery_receipt(EVE, sender, stamp)
-
-        pusher = threading.Thread(target=queue_on_the_server, daemon=True)
-        pusher.start()
-        async with Client(adapter(EVE, daemon.url("tcp"))) as client:
-            inbox = EventWaiter(client, 30)
-            got: list[Event] = []
-            for _ in stamps:
-                got.append(await inbox.next(Event, lambda e: sender in str(e.sender)))
-            assert len(got) == len(stamps)
-            await inbox.none(Event, within=1.0)
-        pusher.join(5)
+        yield daemon
     finally:
         daemon.stop()
+
+
+async def test_on_connection_mode_delivers_what_waited(
+    on_connection_daemon: RealDaemon, standin: StandIn
+) -> None:
+    daemon = on_connection_daemon
+    stamps = [1_700_000_000_000 + n for n in range(3)]
+    sender = str(uuid.uuid4())
+
+    def queue_on_the_server() -> None:
+        # Handed over as soon as the daemon connects for EVE, i.e. when a client attaches.
+        for stamp in stamps:
+            standin.push_delivery_receipt(EVE, sender, stamp)
+
+    pusher = threading.Thread(target=queue_on_the_server, daemon=True)
+    pusher.start()
+    async with Client(adapter(EVE, daemon.url("tcp"))) as client:
+        inbox = EventWaiter(client, 30)
+        got: list[Event] = []
+        for _ in stamps:
+            got.append(await inbox.next(Event, lambda e: sender in str(e.sender)))
+        assert len(got) == len(stamps)
+        await inbox.none(Event, within=1.0)
+    pusher.join(5)
 
 
 # -- 9: a send whose answer was lost is not sent again --------------------------------------
