@@ -17,14 +17,16 @@ from pathlib import Path
 import pytest
 
 from .daemon import RealDaemon, StdioHome, control, require_install, start_daemon
-from .standin import OfflineAccount, StandIn, write_accounts
+from .standin import OfflineAccount, RemoteUser, StandIn, write_accounts
 
 ALICE, BOB, CAROL, DAVE = "+15550000001", "+15550000002", "+15550000003", "+15550000004"
 
 
-@pytest.fixture(params=["asyncio", "trio"])
-def anyio_backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
+@pytest.fixture
+def anyio_backend() -> str:
+    # One backend: the adapter's trio support is proven against the emulator (tests/signal);
+    # here every test pays real JVM round trips, and stdio ones a JVM start.
+    return "asyncio"
 
 
 @pytest.fixture(scope="session")
@@ -109,3 +111,9 @@ def stdio_home(standin: StandIn, real_state_dir: Path) -> StdioHome:
         java_opts=standin.java_opts,
         classpath_prefix=[str(standin.overlay)],
     )
+
+
+@pytest.fixture
+def peer(standin: StandIn) -> RemoteUser:
+    """A registered user the service knows (profile and identity key), served by no daemon."""
+    return standin.add_user()

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import shlex
 import sys
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -148,3 +150,17 @@ def start_daemon(
         verbose=verbose,
     )
     return RealDaemon(name, state_dir, info, list(java_opts or []), list(classpath_prefix or []))
+
+
+def rpc(daemon: RealDaemon, method: str, params: dict[str, Any] | None = None) -> Any:
+    """One JSON-RPC call over the daemon's HTTP endpoint: the answer object, as sent."""
+    body = {"jsonrpc": "2.0", "id": 1, "method": method}
+    if params is not None:
+        body["params"] = params
+    request = urllib.request.Request(
+        f"{daemon.info['http']}/api/v1/rpc",
+        json.dumps(body).encode(),
+        {"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return json.loads(response.read())

@@ -433,7 +433,7 @@ class StandIn:
         if path.startswith("/v2/keys/"):
             # Pre-key bundles need XEdDSA signatures: a send to a known user fails as a
             # network failure, which is what signal-cli reports with the service unreachable.
-            return 503, None
+            return (503, None) if path.split("/")[3] in self.users else (404, None)
         # Everything else (profiles, pre-keys of other users, storage, certificates): this
         # service knows nobody and stores nothing.
         return 404, None

@@ -1,0 +1,41 @@
+"""The adapter conformance checks that need no message to travel, on the real daemon.
+
+The others need two accounts exchanging end-to-end encrypted messages, which the service
+stand-in cannot carry (it hands out no pre-keys); the emulator runs them (tests/signal).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+from unimsg_signal import SignalAdapter
+
+from unimsg.testing import AdapterConformance, ConformancePair
+
+from .conftest import ALICE, BOB
+from .daemon import RealDaemon, Transport
+
+pytestmark = pytest.mark.anyio
+FAST = {"min_backoff": 0.05, "max_backoff": 0.5, "request_timeout": 30.0, "connect_timeout": 60.0}
+WITHOUT_SERVICE = ("check_errors_after_close", "check_unknown_recipient")
+CHECKS = [c for c in AdapterConformance.checks() if c.__name__ in WITHOUT_SERVICE]
+
+
+@pytest.mark.parametrize("transport", ["tcp", "unix", "http"])
+@pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.__name__)
+async def test_conformance(check: Any, transport: Transport, multi_daemon: RealDaemon) -> None:
+    @asynccontextmanager
+    async def make_pair() -> AsyncIterator[ConformancePair]:
+        url = multi_daemon.url(transport)
+        yield ConformancePair(
+            first=SignalAdapter.create(ALICE, url, multi_account=True, **FAST),
+            second=SignalAdapter.create(BOB, url, multi_account=True, **FAST),
+            unknown_user="signal:+15550009999",
+            timeout=20.0,
+        )
+
+    assert len(CHECKS) == len(WITHOUT_SERVICE)
+    await check(AdapterConformance(make_pair))
