@@ -49,8 +49,3 @@ async def test_unknown_account_is_the_same_error_on_every_transport(
     messages = {str(await start_error(url, multi_account=True)) for url in urls}
     assert len(messages) == 1, messages
     assert f"does not serve {NOBODY}" in messages.pop()
-
-
-async def test_stdio_child_says_why_it_exited(empty_daemon: RealDaemon) -> None:
-    error = await start_error(empty_daemon.url("stdio", NOBODY))
-    assert f"User {NOBODY} is not registered." in str(error)

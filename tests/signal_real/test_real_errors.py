@@ -8,7 +8,7 @@ import anyio
 import pytest
 from unimsg_signal import SignalAdapter
 
-from unimsg import Address, Client, RemoteError, UnimsgError
+from unimsg import Address, Client, NotFoundError, UnknownIdentityError, UsageError
 
 from .conftest import ALICE, DAVE
 from .daemon import RealDaemon, StdioHome
@@ -19,37 +19,31 @@ FAST = {"min_backoff": 0.05, "max_backoff": 0.5, "request_timeout": 30.0, "conne
 FIRST_KEEPALIVE = 15.0
 
 
-@pytest.mark.xfail(strict=True, reason="defect 2: a multi-account daemon is used as single-account")
 async def test_multi_account_daemon_without_multi_account_is_refused(
     multi_daemon: RealDaemon,
 ) -> None:
     adapter = SignalAdapter.create(ALICE, multi_daemon.url("tcp"), give_up_after=5.0, **FAST)
-    with pytest.raises(UnimsgError, match="multi"):
+    with pytest.raises(UsageError, match="set multi_account = true"):
         async with Client(adapter):
             pass
 
 
-@pytest.mark.xfail(strict=True, reason="defect 4: the jsonRpc child's stderr reason is lost")
 async def test_stdio_child_reason_is_reported(stdio_home: StdioHome) -> None:
     nobody = "+15550009999"
     url = stdio_home.url(nobody)
     adapter = SignalAdapter.create(nobody, url, give_up_after=5.0, **FAST)
-    with pytest.raises(UnimsgError, match="not registered"):
+    with pytest.raises(NotFoundError, match=rf"User \{nobody} is not registered\."):
         async with Client(adapter):
             pass
 
 
-@pytest.mark.xfail(strict=True, reason="defect 5: trust without a known identity is RemoteError")
 async def test_trust_without_a_known_identity_is_typed(multi_daemon: RealDaemon) -> None:
     adapter = SignalAdapter.create(ALICE, multi_daemon.url("tcp"), multi_account=True, **FAST)
     async with Client(adapter) as client:
-        with pytest.raises(UnimsgError) as info:
+        with pytest.raises(UnknownIdentityError, match="no identity key"):
             await client.trust(Address.signal(str(uuid.uuid4())))
-        assert type(info.value) is not RemoteError, info.value
-        assert "identity" in str(info.value).lower()
 
 
-@pytest.mark.xfail(strict=True, reason="defect 6: HTTP start waits for the first keep-alive")
 async def test_http_start_does_not_wait_for_the_first_keepalive(
     multi_daemon: RealDaemon,
 ) -> None:
