@@ -93,7 +93,8 @@ class LineSession:
         self._codec = JsonRpcConnection()
         self._pending: dict[int | str, _Waiter] = {}
         self._lines: list[bytes] = []
-        self._queued: list[_Waiter] = []
+        # The waiter of each line in _lines (None for notifications), index for index.
+        self._queued: list[_Waiter | None] = []
         self._wake: anyio.Event | None = None
         # When the write in progress began; a caller that times out while one
         # write has been stuck that long declares the daemon gone.
@@ -140,7 +141,8 @@ class LineSession:
             data = lines[0] if len(lines) == 1 else b"".join(lines)
             lines.clear()
             for waiter in queued:
-                waiter.written = True
+                if waiter is not None:
+                    waiter.written = True
             queued.clear()
             self._writing_since = anyio.current_time()
             try:
@@ -212,6 +214,7 @@ class LineSession:
         if self.closed.is_set():
             return
         self._lines.append(self._codec.send_notification(method, params))
+        self._queued.append(None)
         wake = self._wake
         if wake is not None:
             self._wake = None
@@ -259,6 +262,16 @@ class LineSession:
             )
         finally:
             self._pending.pop(rid, None)
+            if not waiter.written:
+                self._unqueue(waiter)
+
+    def _unqueue(self, waiter: _Waiter) -> None:
+        """Take back the line of a caller that gave up before it was written: sent
+        later, a request reported as not sent could still take effect."""
+        for index, queued in enumerate(self._queued):
+            if queued is waiter:
+                del self._queued[index], self._lines[index]
+                return
 
 
 class HttpSession:
