@@ -222,3 +222,33 @@ async def test_slow_application_bounds_memory() -> None:
     finally:
         daemon.terminate()
         daemon.wait(10)
+
+
+@pytest.mark.parametrize("transport", ["tcp", "http", "stdio"])
+async def test_slow_application_pauses_reading_on_every_transport(transport: str) -> None:
+    total, limit = 2_000, 16
+    async with rig(transport) as r:
+        await r.serve(BOB)
+        adapter = r.adapter(BOB, event_buffer=limit)
+        async with Client(adapter, event_buffer=limit) as bob:
+            for n in range(total):
+                r.network.send_text(CAROL, BOB, f"m{n}")
+            link = adapter.link
+            assert link is not None
+            with anyio.fail_after(30):
+                while len(link.inbox) < limit:  # noqa: ASYNC110
+                    await anyio.sleep(0.02)
+            await anyio.sleep(0.5)
+            # One read (64 KiB of envelopes) may overshoot; the other ~1,900 wait upstream.
+            assert link.inbox.high_water < limit + 200
+            # A call's answer queues behind the envelopes on line transports: it must
+            # still come back while the application reads nothing.
+            await bob.conversations()
+            got = []
+            with anyio.fail_after(60):
+                async for event in bob.events():
+                    if isinstance(event, MessageReceived):
+                        got.append(event.text)
+                        if len(got) == total:
+                            break
+            assert got == [f"m{n}" for n in range(total)]
