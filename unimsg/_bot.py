@@ -32,7 +32,7 @@ from ._address import Address
 from ._client import Client, Target
 from ._contacts import ContactBook
 from ._events import Event, MessageDeleted, MessageEdited, MessageReceived, ReactionReceived
-from ._exceptions import UsageError
+from ._exceptions import InvalidArgumentError, UsageError
 from ._lifecycle import Background
 from ._router import Contact
 from ._types import Content, SentMessage
@@ -184,9 +184,9 @@ class Bot(Background):
         reply_unknown: bool = True,
     ) -> None:
         if max_concurrency < 1:
-            raise ValueError("max_concurrency must be at least 1")
+            raise InvalidArgumentError("max_concurrency must be at least 1")
         if not prefix or prefix.isspace():
-            raise ValueError("the command prefix must be a visible character or word")
+            raise InvalidArgumentError("the command prefix must be a visible character or word")
         self.client = client
         self.prefix = prefix
         self.max_concurrency = max_concurrency
@@ -204,9 +204,9 @@ class Bot(Background):
         names = [n.lower() for n in (name, *aliases)]
         for n in names:
             if not n or any(c.isspace() for c in n):
-                raise ValueError(f"a command name is one word, not {n!r}")
+                raise InvalidArgumentError(f"a command name is one word, not {n!r}")
             if n in self._commands:
-                raise ValueError(f"the command {n!r} has a handler already")
+                raise InvalidArgumentError(f"the command {n!r} has a handler already")
 
         def register(handler: MessageHandler) -> MessageHandler:
             for n in names:
