@@ -115,7 +115,7 @@ class ContactBook(Mapping[str, Contact]):
 
 
 def check(contact: Contact, kind: ContactKind) -> Contact:
-    """``contact`` if its identities fit ``kind``; `ValueError` naming the misfit otherwise."""
+    """``contact`` if its identities fit ``kind``; else `InvalidArgumentError` naming the misfit."""
     for identity in contact.identities:
         fits = identity.is_person if kind == "person" else identity.is_group
         if not fits:
