@@ -29,8 +29,8 @@ PACKAGES = {
 # The Signal emulator stands in for the signal-cli program: it imports nothing
 # of unimsg and answers bad calls with JSON-RPC error objects, as the real daemon does.
 EXCLUDED = ("unimsg_signal.emulator",)
-# Exceptions with a fixed meaning in Python's protocols.
-PROTOCOL = {StopAsyncIteration, StopIteration}
+# Exceptions with a fixed meaning in Python's protocols (iteration, module ``__getattr__``).
+PROTOCOL = {StopAsyncIteration, StopIteration, AttributeError}
 # pytest reports a failed check by its AssertionError; only the test kit raises it.
 TEST_KIT = "unimsg.testing"
 
