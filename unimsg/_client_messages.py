@@ -181,7 +181,7 @@ def _content(
     if not isinstance(content, Content):
         return Content(
             text=content,
-            format=format or "plain",
+            format="plain" if format is None else format,
             mentions=mentions,
             attachments=attachments,
             reply_to=ref,
