@@ -54,9 +54,13 @@ def test_content_format_is_checked() -> None:
 
 
 async def test_a_send_with_an_unknown_format_sends_nothing(net: FakeNetwork) -> None:
-    async with Client(net.adapter("signal", A)) as client:
+    async with Client(net.adapter("signal", A)) as client, Client(net.adapter("signal", B)) as b:
         with pytest.raises(InvalidContentError, match="'md'"):
             await client.send(B, "**hi**", format="md")  # type: ignore[arg-type]
+        with pytest.raises(InvalidContentError, match="''"):
+            await client.enqueue(B, "**hi**", format="")  # type: ignore[arg-type]
+        await client.send(B, "after")
+        assert (await EventWaiter(b).next(MessageReceived)).text == "after"
 
 
 async def test_keywords_complete_a_content(net: FakeNetwork) -> None:
