@@ -29,8 +29,12 @@ PACKAGES = {
 # The Signal emulator stands in for the signal-cli program: it imports nothing
 # of unimsg and answers bad calls with JSON-RPC error objects, as the real daemon does.
 EXCLUDED = ("unimsg_signal.emulator",)
-# Exceptions with a fixed meaning in Python's protocols (iteration, module ``__getattr__``).
-PROTOCOL = {StopAsyncIteration, StopIteration, AttributeError}
+# Exceptions with a fixed meaning in Python's protocols, allowed in those methods only.
+PROTOCOL = {
+    "__anext__": StopAsyncIteration,
+    "__next__": StopIteration,
+    "__getattr__": AttributeError,
+}
 # pytest reports a failed check by its AssertionError; only the test kit raises it.
 TEST_KIT = "unimsg.testing"
 
@@ -65,13 +69,13 @@ def _in_tree(kind: object) -> bool:
     return False
 
 
-def _problem(module: types.ModuleType, raised: ast.expr) -> str | None:
+def _problem(module: types.ModuleType, raised: ast.expr, function: str = "") -> str | None:
     target = raised.func if isinstance(raised, ast.Call) else raised
     found = _resolve(module, target)
     if found is None:
         return None  # a local: an exception caught and raised again
     if isinstance(found, type):
-        if _in_tree(found) or found in PROTOCOL:
+        if _in_tree(found) or PROTOCOL.get(function) is found:
             return None
         if found is AssertionError and module.__name__.startswith(TEST_KIT):
             return None
@@ -87,11 +91,22 @@ def _problem(module: types.ModuleType, raised: ast.expr) -> str | None:
 def _raises() -> Iterator[tuple[str, str]]:
     for name, path in _modules():
         module = importlib.import_module(name)
-        for node in ast.walk(ast.parse(path.read_text(), str(path))):
-            if isinstance(node, ast.Raise) and node.exc is not None:
-                problem = _problem(module, node.exc)
+        for function, node in _raise_nodes(ast.parse(path.read_text(), str(path))):
+            if node.exc is not None:
+                problem = _problem(module, node.exc, function)
                 if problem:
                     yield f"{path.relative_to(ROOT)}:{node.lineno}", problem
+
+
+def _raise_nodes(tree: ast.AST, function: str = "") -> Iterator[tuple[str, ast.Raise]]:
+    """Every ``raise`` with the name of the function it is in."""
+    for child in ast.iter_child_nodes(tree):
+        if isinstance(child, ast.Raise):
+            yield function, child
+        inner = (
+            child.name if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef) else function
+        )
+        yield from _raise_nodes(child, inner)
 
 
 def test_every_raise_is_in_the_error_tree() -> None:
@@ -103,9 +118,19 @@ def test_every_raise_is_in_the_error_tree() -> None:
 def test_the_check_catches_a_foreign_error() -> None:
     module = types.ModuleType("probe")
     exec("def make():\n    return ValueError('x')\n", module.__dict__)
-    tree = ast.parse("raise ValueError('x')\nraise make()\nraise unimsg_error('x')")
+    tree = ast.parse(
+        "raise ValueError('x')\nraise make()\nraise unimsg_error('x')\nraise AttributeError('x')"
+    )
     module.__dict__["unimsg_error"] = UnimsgError
     problems = [_problem(module, node.exc) for node in tree.body if isinstance(node, ast.Raise)]
     assert problems[0] is not None and "ValueError" in problems[0]
     assert problems[1] is not None and "make()" in problems[1]
     assert problems[2] is None
+    assert problems[3] is not None and "AttributeError" in problems[3]
+    source = (
+        "def __getattr__(name):\n    raise AttributeError(name)\ndef f():\n    raise StopIteration"
+    )
+    found = [(f, _problem(module, n.exc, f)) for f, n in _raise_nodes(ast.parse(source)) if n.exc]
+    # The protocol's own exception, in the protocol's method only.
+    assert [f for f, _ in found] == ["__getattr__", "f"]
+    assert found[0][1] is None and found[1][1] is not None
