@@ -226,7 +226,7 @@ class SignalDirectory(SignalBase):
             raise
 
     async def submit_captcha(self, token: str, captcha: str) -> None:
-        """Lift a proof-required rate limit (``RateLimitedError.captcha_token``)."""
+        """Lift a proof-required rate limit (``CaptchaRequiredError.captcha_token``)."""
         self._check()
         await self._call("submitRateLimitChallenge", {"challenge": token, "captcha": captcha})
 
