@@ -26,9 +26,7 @@ __all__ = ["Inbox"]
 
 class Inbox:
     def __init__(self, limit: int) -> None:
-        if limit < 1:
-            raise ValueError("the event buffer needs room for at least one item")
-        self.limit = limit
+        self.limit = max(1, limit)  # SignalConfig refuses less than 1
         self._items: deque[Any] = deque()
         self._arrived = anyio.Event()
         self._changed = anyio.Event()
