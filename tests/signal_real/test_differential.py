@@ -14,10 +14,10 @@ import anyio
 import pytest
 from unimsg_signal.emulator import Daemon, EmulatedNetwork, ReceiveMode, serve_http, serve_tcp
 
+from .accounts import RemoteUser
 from .conftest import ALICE, BOB
 from .daemon import RealDaemon, rpc
 from .differential import CASES, NOBODY, Case, Side, same
-from .standin import RemoteUser
 
 pytestmark = pytest.mark.anyio
 
