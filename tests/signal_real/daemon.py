@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import pytest
 
-from .standin import OfflineAccount
+from .accounts import OfflineAccount
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "signal_cli.py"

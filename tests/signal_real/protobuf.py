@@ -105,7 +105,7 @@ def decode_websocket_message(data: bytes) -> dict[str, Any]:
 def envelope(
     *,
     type: int,
-    source_service_id: str,
+    source_service_id: str | None,
     source_device: int,
     timestamp: int,
     server_timestamp: int,
@@ -113,10 +113,14 @@ def envelope(
     content: bytes = b"",
     destination_service_id: str | None = None,
 ) -> bytes:
-    out = _int(1, type) + _int(5, timestamp) + _int(7, source_device)
+    out = _int(1, type) + _int(5, timestamp)
+    if source_service_id is not None:  # sealed sender: only the ciphertext knows
+        out += _int(7, source_device)
     if content:
         out += _bytes(8, content)
-    out += _bytes(9, server_guid) + _int(10, server_timestamp) + _bytes(11, source_service_id)
+    out += _bytes(9, server_guid) + _int(10, server_timestamp)
+    if source_service_id is not None:
+        out += _bytes(11, source_service_id)
     if destination_service_id:
         out += _bytes(13, destination_service_id)
     return out + _int(14, 1)

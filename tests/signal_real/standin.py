@@ -16,7 +16,6 @@ import contextlib
 import datetime
 import hashlib
 import json
-import os
 import socket
 import ssl
 import struct
@@ -31,122 +30,18 @@ from urllib.parse import urlsplit
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, x25519
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from . import protobuf as pb
+from .accounts import OfflineAccount, RemoteUser, identity_keys, write_private
+from .delivery import Mailbox
 
 TRUST_STORE_RESOURCE = "org/asamk/signal/manager/config/whisper.store"
 HOSTS = ("signal.org", "*.signal.org")
 _WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 #: Envelope types (SignalService.proto).
 SERVER_DELIVERY_RECEIPT = 5
-
-
-# ---------------------------------------------------------------------------------------------
-# accounts
-
-
-@dataclass(frozen=True)
-class OfflineAccount:
-    number: str
-    aci: str
-    pni: str
-    password: str = field(repr=False)
-    #: The ACI identity public key (0x05 + X25519), base64, as the service hands it out.
-    identity_key: str = ""
-
-
-@dataclass(frozen=True)
-class RemoteUser:
-    """Someone registered with the service but not served by any daemon here."""
-
-    aci: str
-    identity_key: str
-
-
-def _identity() -> tuple[str, str]:
-    key = x25519.X25519PrivateKey.generate()
-    private = key.private_bytes(
-        serialization.Encoding.Raw,
-        serialization.PrivateFormat.Raw,
-        serialization.NoEncryption(),
-    )
-    public = b"\x05" + key.public_key().public_bytes(
-        serialization.Encoding.Raw, serialization.PublicFormat.Raw
-    )
-    return base64.b64encode(private).decode(), base64.b64encode(public).decode()
-
-
-def _write_private(path: Path, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-
-
-def write_accounts(config: Path, numbers: list[str]) -> list[OfflineAccount]:
-    """signal-cli's files for registered primary-device accounts (storage version 10)."""
-    data = config / "data"
-    data.mkdir(parents=True, exist_ok=True, mode=0o700)
-    index_path = data / "accounts.json"
-    index: dict[str, Any] = {"accounts": [], "version": 2}
-    if index_path.exists():
-        index = json.loads(index_path.read_text())
-    made = []
-    for number in numbers:
-        aci_private, aci_public = _identity()
-        account = OfflineAccount(
-            number=number,
-            aci=str(uuid.uuid4()),
-            pni=str(uuid.uuid4()),
-            password=base64.b64encode(os.urandom(18)).decode(),
-            identity_key=aci_public,
-        )
-        path = str(100000 + len(index["accounts"]))
-
-        def account_data(service_id: str, keys: tuple[str, str] | None = None) -> dict[str, Any]:
-            private, public = keys or _identity()
-            return {
-                "serviceId": service_id,
-                "registrationId": 1 + int.from_bytes(os.urandom(2), "big") % 16000,
-                "identityPrivateKey": private,
-                "identityPublicKey": public,
-                "nextPreKeyId": 1,
-                "nextSignedPreKeyId": 1,
-                "activeSignedPreKeyId": -1,
-                "nextKyberPreKeyId": 1,
-                "activeLastResortKyberPreKeyId": -1,
-            }
-
-        storage = {
-            "version": 10,
-            "timestamp": int(time.time() * 1000),
-            "serviceEnvironment": "LIVE",
-            "registered": True,
-            "number": number,
-            "username": None,
-            "encryptedDeviceName": None,
-            "deviceId": 1,
-            "isMultiDevice": False,
-            "password": account.password,
-            "aciAccountData": account_data(account.aci, (aci_private, aci_public)),
-            "pniAccountData": account_data(f"PNI:{account.pni}"),
-            "registrationLockPin": None,
-            "pinMasterKey": None,
-            "storageKey": None,
-            "accountEntropyPool": None,
-            "mediaRootBackupKey": None,
-            "profileKey": base64.b64encode(os.urandom(32)).decode(),
-            "usernameLinkEntropy": None,
-            "usernameLinkServerId": None,
-        }
-        _write_private(data / path, json.dumps(storage, indent=2))
-        index["accounts"].append(
-            {"path": path, "environment": "LIVE", "number": number, "uuid": account.aci}
-        )
-        made.append(account)
-    _write_private(index_path, json.dumps(index, indent=2))
-    return made
 
 
 # ---------------------------------------------------------------------------------------------
@@ -176,7 +71,7 @@ def make_certificate(directory: Path) -> tuple[Path, Path]:
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    _write_private(key_path, key_bytes.decode())
+    write_private(key_path, key_bytes.decode())
     return cert_path, key_path
 
 
@@ -236,6 +131,7 @@ class StandIn:
         #: Identity keys of every registered user, by ACI.
         self.users: dict[str, str] = {}
         self._cond = threading.Condition()
+        self.mailbox = Mailbox(self._push)
         self._closed = False
         self._thread = threading.Thread(target=self._accept, daemon=True, name="standin")
 
@@ -252,10 +148,22 @@ class StandIn:
         for account in accounts:
             self.accounts[account.aci] = account
             self.users[account.aci] = account.identity_key
+            self.mailbox.register(account.aci, account.identity_key, account.registration_id)
+
+    def _push(self, aci: str, envelope: bytes) -> bool:
+        account = self.accounts.get(aci)
+        sessions = list(self.sessions.get(account.number, [])) if account else []
+        for session in sessions:
+            try:
+                session.send_request("PUT", "/api/v1/message", envelope)
+                return True
+            except OSError:
+                continue
+        return False
 
     def add_user(self) -> RemoteUser:
         """A registered user whose profile (and so identity key) the service hands out."""
-        user = RemoteUser(aci=str(uuid.uuid4()), identity_key=_identity()[1])
+        user = RemoteUser(aci=str(uuid.uuid4()), identity_key=identity_keys()[1])
         self.users[user.aci] = user.identity_key
         return user
 
@@ -371,6 +279,7 @@ class StandIn:
             with self._cond:
                 self.sessions.setdefault(account.number, []).append(session)
                 self._cond.notify_all()
+            self.mailbox.flush(account.aci)
         try:
             while True:
                 opcode, payload = _ws_read(reader)
@@ -419,6 +328,9 @@ class StandIn:
         if path.startswith("/v2/keys") and verb == "GET" and path == "/v2/keys":
             return 200, {"count": 100, "pqCount": 100}
         if path.startswith("/v2/keys") and verb == "PUT":
+            query = urlsplit(target).query
+            if account is not None and "identity=pni" not in query:
+                self.mailbox.upload(account.aci, body)
             return 200, None
         if path.startswith("/v1/accounts/attributes"):
             return 200, None
@@ -431,9 +343,19 @@ class StandIn:
                 return 200, profile
             return 404, None
         if path.startswith("/v2/keys/"):
-            # Pre-key bundles need XEdDSA signatures: a send to a known user fails as a
-            # network failure, which is what signal-cli reports with the service unreachable.
-            return (503, None) if path.split("/")[3] in self.users else (404, None)
+            aci = path.split("/")[3]
+            bundle = self.mailbox.bundle(aci)
+            if bundle is not None:
+                return 200, bundle
+            # A user no daemon serves has no pre-keys here (making them needs XEdDSA): a send
+            # fails as a network failure, as with the service unreachable.
+            return (503, None) if aci in self.users else (404, None)
+        if path.startswith("/v1/messages/") and verb == "PUT":
+            destination = path.split("/")[3]
+            sender = account.aci if account is not None else None
+            if self.mailbox.deliver(sender, destination, body):
+                return 200, {"needsSync": False}
+            return (503, None) if destination in self.users else (404, None)
         # Everything else (profiles, pre-keys of other users, storage, certificates): this
         # service knows nobody and stores nothing.
         return 404, None

@@ -23,9 +23,9 @@ from unimsg import (
     UnregisteredRecipientError,
 )
 
+from .accounts import RemoteUser
 from .conftest import ALICE, CAROL, DAVE
 from .daemon import RealDaemon, StdioHome, rpc
-from .standin import RemoteUser
 
 pytestmark = pytest.mark.anyio
 FAST = {"min_backoff": 0.05, "max_backoff": 0.5, "request_timeout": 30.0, "connect_timeout": 60.0}

@@ -13,9 +13,10 @@ from unimsg_signal import SignalAdapter
 from unimsg import Address, Client, ConnectionState, ConnectionStateChanged, ReceiptReceived
 from unimsg.testing import EventWaiter
 
+from .accounts import RemoteUser
 from .conftest import ALICE, CAROL
 from .daemon import RealDaemon, Transport
-from .standin import RemoteUser, StandIn
+from .standin import StandIn
 
 pytestmark = pytest.mark.anyio
 FAST = {"min_backoff": 0.05, "max_backoff": 0.5, "request_timeout": 30.0, "connect_timeout": 60.0}

@@ -19,6 +19,7 @@ from ._network import Account
 from ._params import (
     INVALID_PARAMS,
     INVALID_REQUEST,
+    IO_ERROR,
     METHOD_NOT_FOUND,
     Params,
     RpcError,
@@ -124,11 +125,15 @@ async def call(session: Session, name: str, params: Any) -> Any:
     if spec.strict is not None and isinstance(params, dict):
         unknown = sorted(set(params) - set(spec.strict))
         if unknown:
-            known = ", ".join(f'"{k}"' for k in spec.strict)
+            known = ", ".join(f'"{k}"' for k in sorted(spec.strict))
+            cls = name[0].upper() + name[1:]
+            record = f"org.asamk.signal.commands.{cls}Command${cls}Params"
             raise RpcError(
                 INVALID_REQUEST,
-                f'Unrecognized field "{unknown[0]}" (class {name}Params), not marked as '
-                f"ignorable ({len(spec.strict)} known properties: {known}])",
+                f'Unrecognized field "{unknown[0]}" (class {record}), not marked as '
+                f"ignorable ({len(spec.strict)} known properties: {known}])\n"
+                " at [Source: UNKNOWN; byte offset: #UNKNOWN] (through reference chain: "
+                f'{record}["{unknown[0]}"])',
             )
     raw = params
     return await spec.impl(
@@ -147,6 +152,15 @@ async def version(c: Call) -> Any:
 @method("listAccounts", single=False, multi=True)
 async def list_accounts(c: Call) -> Any:
     return [{"number": a.number} for a in c.daemon.accounts]
+
+
+@method("register", single=False, multi=True)
+@method("verify", single=False, multi=True)
+async def registration(c: Call) -> Any:
+    """Multi-account registration: the daemon checks the account, then asks the service."""
+    if c.params.get("account") is None:
+        raise RpcError(INVALID_PARAMS, "Method requires account parameter")
+    raise RpcError(IO_ERROR, "Failed to register: the emulator has no Signal service to ask")
 
 
 @method("subscribeReceive", multi=True, socket_only=True)
