@@ -32,10 +32,11 @@ from unimsg import (
 )
 from unimsg.testing import EventWaiter
 
+from .accounts import write_accounts
 from .conftest import ALICE, DAVE
 from .daemon import RealDaemon, StdioHome, Transport, start_daemon
 from .proxy import answer_dropping_proxy
-from .standin import StandIn, write_accounts
+from .standin import StandIn
 
 pytestmark = pytest.mark.anyio
 EVE = "+15550000005"
@@ -139,13 +140,14 @@ async def test_on_connection_mode_delivers_what_waited(
 
     def queue_on_the_server() -> None:
         # Handed over as soon as the daemon connects for EVE, i.e. when a client attaches.
+        standin.wait_connected(EVE, timeout=120)  # a loaded machine starts slowly
         for stamp in stamps:
             standin.push_delivery_receipt(EVE, sender, stamp)
 
     pusher = threading.Thread(target=queue_on_the_server, daemon=True)
     pusher.start()
     async with Client(adapter(EVE, daemon.url("tcp"))) as client:
-        inbox = EventWaiter(client, 30)
+        inbox = EventWaiter(client, 120)
         got: list[Event] = []
         for _ in stamps:
             got.append(await inbox.next(Event, lambda e: sender in str(e.sender)))
