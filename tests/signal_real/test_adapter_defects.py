@@ -5,10 +5,12 @@ The daemons load their accounts offline through the service stand-in (conftest.p
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import signal
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,11 +34,12 @@ from unimsg import (
 )
 from unimsg.testing import EventWaiter
 
+from . import protobuf as pb
 from .accounts import write_accounts
 from .conftest import ALICE, DAVE
 from .daemon import RealDaemon, StdioHome, Transport, start_daemon
 from .proxy import answer_dropping_proxy
-from .standin import StandIn
+from .standin import SERVER_DELIVERY_RECEIPT, StandIn
 
 pytestmark = pytest.mark.anyio
 EVE = "+15550000005"
@@ -138,22 +141,48 @@ async def test_on_connection_mode_delivers_what_waited(
     stamps = [1_700_000_000_000 + n for n in range(3)]
     sender = str(uuid.uuid4())
 
+    done = threading.Event()
+
     def queue_on_the_server() -> None:
-        # Handed over as soon as the daemon connects for EVE, i.e. when a client attaches.
-        standin.wait_connected(EVE, timeout=120)  # a loaded machine starts slowly
-        for stamp in stamps:
-            standin.push_delivery_receipt(EVE, sender, stamp)
+        # Like the service, keep the receipts queued until the daemon reads them: hand
+        # them to every WebSocket the daemon opens for EVE (the one from loading the
+        # account, before any client is attached, and any later one), never dropping
+        # them with a socket that closes unread. The client drops repeats.
+        handed: list[object] = []
+        while not done.wait(0.2):
+            for session in list(standin.sessions.get(EVE, [])):
+                if session in handed:
+                    continue
+                handed.append(session)
+                for stamp in stamps:
+                    with contextlib.suppress(OSError):
+                        session.send_request("PUT", "/api/v1/message", receipt(sender, stamp))
 
     pusher = threading.Thread(target=queue_on_the_server, daemon=True)
     pusher.start()
-    async with Client(adapter(EVE, daemon.url("tcp"))) as client:
-        inbox = EventWaiter(client, 120)
-        got: list[Event] = []
-        for _ in stamps:
-            got.append(await inbox.next(Event, lambda e: sender in str(e.sender)))
-        assert len(got) == len(stamps)
-        await inbox.none(Event, within=1.0)
-    pusher.join(5)
+    try:
+        async with Client(adapter(EVE, daemon.url("tcp"))) as client:
+            inbox = EventWaiter(client, 120)
+            got: list[Event] = []
+            for _ in stamps:
+                got.append(await inbox.next(Event, lambda e: sender in str(e.sender)))
+            assert len(got) == len(stamps)
+            await inbox.none(Event, within=1.0)
+    finally:
+        done.set()
+        pusher.join(5)
+
+
+def receipt(sender: str, stamp: int) -> bytes:
+    """A server delivery receipt envelope (needs no encryption)."""
+    return pb.envelope(
+        type=SERVER_DELIVERY_RECEIPT,
+        source_service_id=sender,
+        source_device=1,
+        timestamp=stamp,
+        server_timestamp=int(time.time() * 1000),
+        server_guid=str(uuid.uuid4()),
+    )
 
 
 # -- 9: a send whose answer was lost is not sent again --------------------------------------
