@@ -1,8 +1,26 @@
 """unimsg: one async, typed messaging API over Signal, Matrix and a fake network."""
 
-from ._adapter import Adapter, EventSink, OutgoingMessage
+from ._adapter import Adapter, Configurable, EventSink, OutgoingMessage
 from ._address import Address, AddressKind
 from ._bot import Bot, Context
+from ._capabilities import (
+    Feature,
+    HasFeatures,
+    SupportsAttachments,
+    SupportsConversationCreation,
+    SupportsConversations,
+    SupportsDeletes,
+    SupportsDirectory,
+    SupportsDisappearing,
+    SupportsEdits,
+    SupportsEncryption,
+    SupportsInvites,
+    SupportsMembership,
+    SupportsReactions,
+    SupportsReceipts,
+    SupportsTyping,
+    capabilities_of,
+)
 from ._client import Client, EventStream
 from ._contacts import ContactBook
 from ._events import (
@@ -83,6 +101,7 @@ __all__ = [
     "Capabilities",
     "Client",
     "ClosedError",
+    "Configurable",
     "ConnectError",
     "ConnectionState",
     "ConnectionStateChanged",
@@ -101,6 +120,8 @@ __all__ = [
     "Event",
     "EventSink",
     "EventStream",
+    "Feature",
+    "HasFeatures",
     "InvalidAddressError",
     "InvalidContentError",
     "Membership",
@@ -132,6 +153,19 @@ __all__ = [
     "SqliteStore",
     "Store",
     "StyleRange",
+    "SupportsAttachments",
+    "SupportsConversationCreation",
+    "SupportsConversations",
+    "SupportsDeletes",
+    "SupportsDirectory",
+    "SupportsDisappearing",
+    "SupportsEdits",
+    "SupportsEncryption",
+    "SupportsInvites",
+    "SupportsMembership",
+    "SupportsReactions",
+    "SupportsReceipts",
+    "SupportsTyping",
     "TextStyle",
     "TypingChanged",
     "UndecryptableMessage",
@@ -145,4 +179,5 @@ __all__ = [
     "__version__",
     "adapter_class",
     "adapter_names",
+    "capabilities_of",
 ]

@@ -8,7 +8,6 @@ Run the daemon with ``--receive-mode=manual``; docs/signal.md has the details.
 """
 
 from ._adapter import SignalAdapter
-from ._base import CAPABILITIES
 from ._config import Endpoint, SignalConfig, TrustPolicy
 
-__all__ = ["CAPABILITIES", "Endpoint", "SignalAdapter", "SignalConfig", "TrustPolicy"]
+__all__ = ["Endpoint", "SignalAdapter", "SignalConfig", "TrustPolicy"]

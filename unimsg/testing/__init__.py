@@ -5,17 +5,35 @@
 ``AdapterConformance`` checks that an adapter behaves like the others.
 """
 
-from ._adapter import FakeAdapter, capabilities_of
-from ._conformance import AdapterConformance, ConformancePair
-from ._network import FakeNetwork, Faults
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ._adapter import FakeAdapter, FakeMatrixAdapter, FakeSignalAdapter
+from ._network import FakeNetwork
+from ._pair import ConformancePair
+from ._state import Faults
 from ._waiting import EventWaiter
+
+if TYPE_CHECKING:
+    from ._conformance import AdapterConformance
 
 __all__ = [
     "AdapterConformance",
     "ConformancePair",
     "EventWaiter",
     "FakeAdapter",
+    "FakeMatrixAdapter",
     "FakeNetwork",
+    "FakeSignalAdapter",
     "Faults",
-    "capabilities_of",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # The kit is a pytest class: applications using the fake network need no pytest.
+    if name == "AdapterConformance":
+        from ._conformance import AdapterConformance
+
+        return AdapterConformance
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
