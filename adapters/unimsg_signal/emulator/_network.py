@@ -310,7 +310,10 @@ class EmulatedNetwork:
         self._sinks.pop(self.account(ident).number, None)
 
     def is_attached(self, ident: str | Account) -> bool:
-        return self.account(ident).number in self._sinks
+        return self.receiver(ident) is not None
+
+    def receiver(self, ident: str | Account) -> Sink | None:
+        return self._sinks.get(self.account(ident).number)
 
     def take_pending(self, ident: str | Account) -> list[JsonObject]:
         """Receive everything queued for an unattached account, as payload objects."""
