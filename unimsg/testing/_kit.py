@@ -64,6 +64,8 @@ class Inbox:
         self.timeout = timeout
         #: Events `next` passed over.
         self.skipped: list[Event] = []
+        #: Every event read, in order.
+        self.read: list[Event] = []
 
     async def next(
         self,
@@ -74,6 +76,7 @@ class Inbox:
     ) -> E:
         with anyio.fail_after(self.timeout if within is None else within):
             async for event in self._events:
+                self.read.append(event)
                 if isinstance(event, kind) and where(event):
                     return event
                 self.skipped.append(event)
