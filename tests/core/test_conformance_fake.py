@@ -1,7 +1,5 @@
 """The conformance kit on the fake network, for each network it imitates."""
 
-from collections.abc import Iterator
-
 import pytest
 
 from unimsg import Adapter
@@ -16,7 +14,7 @@ ACCOUNTS = {
 
 class TestFakeConformance(AdapterConformance):
     @pytest.fixture(params=sorted(ACCOUNTS))
-    def conformance_pair(self, request: pytest.FixtureRequest) -> Iterator[ConformancePair]:
+    def conformance_pair(self, request: pytest.FixtureRequest) -> ConformancePair:
         network = request.param
         first, second, unknown = ACCOUNTS[network]
         net = FakeNetwork()
@@ -29,7 +27,7 @@ class TestFakeConformance(AdapterConformance):
         async def change_identity(adapter: Adapter) -> None:
             net.faults.change_identity(adapter.account)
 
-        yield ConformancePair(
+        return ConformancePair(
             first=a,
             second=b,
             unknown_user=unknown,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import quote
 
@@ -26,7 +25,7 @@ class TestMatrixConformance(AdapterConformance):
     @pytest.fixture
     async def conformance_pair(
         self, synapse: SynapseInstance, make_matrix_user: MakeUser, tmp_path: Path
-    ) -> AsyncIterator[ConformancePair]:
+    ) -> ConformancePair:
         users = {}
         for _ in range(2):
             user = await make_matrix_user()
@@ -66,7 +65,7 @@ class TestMatrixConformance(AdapterConformance):
                 assert answer.status_code == 200, answer.text
 
         first, second = users.values()
-        yield ConformancePair(
+        return ConformancePair(
             first=adapter(first),
             second=adapter(second),
             unknown_user=unknown_user(synapse),

@@ -103,8 +103,7 @@ class FakeConversations(FakeBase):
         room.members.append(acc.address)
         # Everyone but the new member sees the join, the inviter included.
         others = [(self._net.account(m), room.address) for m in room.members if m != acc.address]
-        self._emit(others, MembershipChanged, member=acc.address, membership=Membership.JOINED
-        )
+        self._emit(others, MembershipChanged, member=acc.address, membership=Membership.JOINED)
 
     def _membership_event(self, room: _Room, acc: _Account, kind: Membership) -> MembershipChanged:
         stamp, when = self._net.now()
