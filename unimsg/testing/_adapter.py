@@ -12,6 +12,7 @@ from anyio.abc import TaskStatus
 
 from .._adapter import EventSink, OutgoingMessage
 from .._address import Address
+from .._capabilities import Feature
 from .._events import (
     ConnectionState,
     ConnectionStateChanged,
@@ -308,7 +309,15 @@ class FakeAdapter(FakeConversations):
 
 
 class FakeSignalAdapter(FakeAdapter):
-    """A Signal account on a `FakeNetwork`: like `unimsg_signal.SignalAdapter`."""
+    """A Signal account on a `FakeNetwork`: like `unimsg_signal.SignalAdapter`.
+
+    It states no ``"redelivery"``, as the real adapter cannot promise it
+    (signal-cli takes events off the server as it hands them out); it still
+    redelivers unacknowledged events after a restart, so that tests of an
+    application's acknowledgements behave the same on every fake network.
+    """
+
+    features: frozenset[Feature] = frozenset({"markdown", "mentions", "replies"})
 
     async def set_disappearing(self, conversation: Address, ttl: timedelta | None) -> None:
         self._check()
