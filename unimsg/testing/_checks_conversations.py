@@ -16,7 +16,8 @@ from .._client import Client
 from .._events import Membership, MembershipChanged, MessageReceived
 from .._exceptions import EncryptionRequiredError, UntrustedIdentityError, UnverifiedDevicesError
 from ._checks_messages import clients
-from ._kit import ConformancePair, need, need_hook
+from ._kit import need, need_hook
+from ._pair import ConformancePair
 from ._waiting import EventWaiter
 
 

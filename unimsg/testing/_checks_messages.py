@@ -29,7 +29,8 @@ from .._events import (
 )
 from .._exceptions import ClosedError, NotSupportedError, RemoteError, UnimsgError
 from .._types import Attachment, Content
-from ._kit import ConformancePair, need, need_feature, need_hook, running, send_text
+from ._kit import need, need_feature, need_hook, running, send_text
+from ._pair import ConformancePair
 from ._waiting import EventWaiter
 
 

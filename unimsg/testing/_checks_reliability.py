@@ -17,7 +17,8 @@ import pytest
 from .._address import Address
 from .._events import MessageReceived, UnknownEvent
 from .._exceptions import UnimsgError
-from ._kit import ConformancePair, Inbox, need_feature, need_hook, running, send_text
+from ._kit import Inbox, need_feature, need_hook, running, send_text
+from ._pair import ConformancePair
 
 
 class ReliabilityChecks:

@@ -21,7 +21,7 @@ import pytest
 from ._checks_conversations import ConversationChecks
 from ._checks_messages import MessageChecks
 from ._checks_reliability import ReliabilityChecks
-from ._kit import ConformancePair
+from ._pair import ConformancePair
 
 __all__ = ["AdapterConformance", "ConformancePair"]
 

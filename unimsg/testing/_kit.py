@@ -1,4 +1,4 @@
-"""What the conformance checks share: the pair of accounts, skips, and running an adapter."""
+"""What the conformance checks share: skipping with a reason, and running an adapter bare."""
 
 from __future__ import annotations
 
@@ -16,10 +16,8 @@ from .._address import Address
 from .._capabilities import Feature, HasFeatures
 from .._events import Event
 from .._types import Content, SentMessage
-from ._pair import ConformancePair
 
 __all__ = [
-    "ConformancePair",
     "Inbox",
     "need",
     "need_feature",
