@@ -1,8 +1,12 @@
-"""Testing with unimsg: the fake network and the adapter conformance suite.
+"""Testing with unimsg: the fake network and the adapter conformance kit.
 
 ``FakeNetwork`` hosts fake accounts on networks named like the real ones;
-``FakeNetwork.adapter`` gives a `FakeAdapter` to pass to ``unimsg.Client``.
-``AdapterConformance`` checks that an adapter behaves like the others.
+``FakeNetwork.adapter`` gives an adapter to pass to ``unimsg.Client``
+(`FakeSignalAdapter`, `FakeMatrixAdapter`, or `FakeAdapter` for other names),
+offering what the real adapter of that network offers.
+``AdapterConformance``, a pytest base class, checks that an adapter keeps the
+promises every adapter makes; it is imported on first use, so the fake
+network needs no pytest.
 """
 
 from __future__ import annotations
