@@ -92,31 +92,16 @@ class FakeConversations(FakeBase):
         )
         if not joins:
             room.invited.append(acc.address)
+            # The members see the invitation, and so does the invitee.
+            seen_by = [*self._members(room), (acc, room.address)]
             self._emit(
-                self._members(room),
-                MembershipChanged,
-                member=acc.address,
-                membership=Membership.INVITED,
+                seen_by, MembershipChanged, member=acc.address, membership=Membership.INVITED
             )
-            acc.post(self._membership_event(room, acc, Membership.INVITED))
             return
         room.members.append(acc.address)
         # Everyone but the new member sees the join, the inviter included.
         others = [(self._net.account(m), room.address) for m in room.members if m != acc.address]
         self._emit(others, MembershipChanged, member=acc.address, membership=Membership.JOINED)
-
-    def _membership_event(self, room: _Room, acc: _Account, kind: Membership) -> MembershipChanged:
-        stamp, when = self._net.now()
-        return MembershipChanged(
-            network=self.network,
-            account=acc.address,
-            conversation=room.address,
-            sender=self.account,
-            id=f"member-{stamp}",
-            timestamp=when,
-            member=acc.address,
-            membership=kind,
-        )
 
     def _members(self, room: _Room) -> list[tuple[_Account, Address]]:
         return [(self._net.account(m), room.address) for m in room.members if m != self.account]
