@@ -6,7 +6,7 @@ features that are not methods (markdown, mentions, replies, threads, and
 redelivery of unacknowledged events after a restart) by listing them in
 ``features`` (`HasFeatures`). `capabilities_of` derives the `Capabilities`
 value from the class; the client raises `NotSupportedError` for the rest, so
-no adapter writes a method only to refuse. docs/decisions/0005-contract.md
+no adapter writes a method only to refuse. docs/decisions/0006-contract.md
 says why.
 """
 

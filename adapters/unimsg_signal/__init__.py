@@ -9,5 +9,12 @@ Run the daemon with ``--receive-mode=manual``; docs/signal.md has the details.
 
 from ._adapter import SignalAdapter
 from ._config import Endpoint, SignalConfig, TrustPolicy
+from ._errors import CaptchaRequiredError
 
-__all__ = ["Endpoint", "SignalAdapter", "SignalConfig", "TrustPolicy"]
+__all__ = [
+    "CaptchaRequiredError",
+    "Endpoint",
+    "SignalAdapter",
+    "SignalConfig",
+    "TrustPolicy",
+]

@@ -11,7 +11,8 @@ PACKAGES = {
     "unimsg_signal": ROOT / "adapters" / "unimsg_signal",
     "unimsg_matrix": ROOT / "adapters" / "unimsg_matrix",
 }
-MAX_LINES = 400
+# About 400: a module past that usually holds more than one idea.
+MAX_LINES = 420
 
 
 def modules() -> dict[str, tuple[Path, bool]]:

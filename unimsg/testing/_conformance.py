@@ -33,6 +33,6 @@ class AdapterConformance(MessageChecks, ConversationChecks, ReliabilityChecks):
 
     @pytest.fixture
     def conformance_pair(self) -> ConformancePair:
-        raise NotImplementedError(
+        pytest.fail(
             f"{type(self).__name__} must define a conformance_pair fixture (see AdapterConformance)"
         )
