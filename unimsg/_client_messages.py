@@ -106,6 +106,9 @@ class MessagingMixin(ClientCore):
             raise unsupported(adapter, SupportsAttachments)
         if content.reply_to is not None and not self._capabilities[adapter_name(adapter)].replies:
             raise NotSupportedError(adapter.network, "replies")
+        if content.format == "markdown" and not self._capabilities[adapter_name(adapter)].markdown:
+            # Markdown source is the readable plain form: adapters see only what they render.
+            content = attrs.evolve(content, format="plain")
         if encrypted and not isinstance(adapter, SupportsEncryption):
             raise EncryptionRequiredError(f"{adapter.network} has no end-to-end encryption")
         return OutgoingMessage(
