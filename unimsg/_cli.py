@@ -88,10 +88,10 @@ async def _demo(args: argparse.Namespace) -> None:
 
 
 def _adapters(args: argparse.Namespace) -> None:
-    from ._registry import adapter_names
+    from ._registry import adapter_status
 
-    for name in adapter_names():
-        print(name)
+    for status in adapter_status():
+        print(f"{status.name:<8} {'usable' if status.usable else 'unusable: ' + status.problem}")
 
 
 def build_parser() -> argparse.ArgumentParser:
