@@ -4,6 +4,7 @@ from ._adapter import Adapter, EventSink, OutgoingMessage
 from ._address import Address, AddressKind
 from ._bot import Bot, Context
 from ._client import Client, EventStream
+from ._config import Config, load_config
 from ._contacts import ContactBook
 from ._events import (
     ConnectionState,
@@ -27,6 +28,7 @@ from ._exceptions import (
     AdapterNotFoundError,
     AuthenticationError,
     ClosedError,
+    ConfigError,
     ConnectError,
     DecryptionError,
     DeliveryError,
@@ -49,9 +51,10 @@ from ._exceptions import (
 )
 from ._health import AdapterHealth
 from ._outbox import QueuedMessage
-from ._registry import adapter_class, adapter_names
+from ._registry import AdapterStatus, adapter_class, adapter_names, adapter_status
 from ._relay import Relay, RelayGroup
 from ._router import Contact, Route
+from ._settings import settings_from_keywords, settings_from_table
 from ._store import MemoryStore, SqliteStore, Store
 from ._types import (
     Attachment,
@@ -75,6 +78,7 @@ __all__ = [
     "Adapter",
     "AdapterHealth",
     "AdapterNotFoundError",
+    "AdapterStatus",
     "Address",
     "AddressKind",
     "Attachment",
@@ -83,6 +87,8 @@ __all__ = [
     "Capabilities",
     "Client",
     "ClosedError",
+    "Config",
+    "ConfigError",
     "ConnectError",
     "ConnectionState",
     "ConnectionStateChanged",
@@ -145,4 +151,8 @@ __all__ = [
     "__version__",
     "adapter_class",
     "adapter_names",
+    "adapter_status",
+    "load_config",
+    "settings_from_keywords",
+    "settings_from_table",
 ]

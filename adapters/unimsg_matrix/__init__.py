@@ -5,6 +5,13 @@ settings. See docs/matrix.md.
 """
 
 from ._adapter import CAPABILITIES, MatrixAdapter
-from ._config import InvitePolicy, MatrixConfig, TrustPolicy
+from ._config import InvitePolicy, MatrixConfig, MatrixSettings, TrustPolicy
 
-__all__ = ["CAPABILITIES", "InvitePolicy", "MatrixAdapter", "MatrixConfig", "TrustPolicy"]
+__all__ = [
+    "CAPABILITIES",
+    "InvitePolicy",
+    "MatrixAdapter",
+    "MatrixConfig",
+    "MatrixSettings",
+    "TrustPolicy",
+]

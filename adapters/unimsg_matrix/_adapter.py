@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 import anyio
 import attrs
@@ -29,9 +29,10 @@ from unimsg import (
     UnverifiedDevicesError,
     UsageError,
     UserInfo,
+    settings_from_keywords,
 )
 
-from ._config import MatrixConfig
+from ._config import MatrixConfig, MatrixSettings
 from ._convert import Converter
 from ._outbox import Outbox
 from ._rooms import Rooms
@@ -98,10 +99,12 @@ class MatrixAdapter:
     reads a TOML table. See `MatrixConfig` for every setting.
     """
 
-    def __init__(self, config: MatrixConfig | None = None, /, **settings: Any) -> None:
+    def __init__(
+        self, config: MatrixConfig | None = None, /, **settings: Unpack[MatrixSettings]
+    ) -> None:
         _require_asyncio(strict=False)
         if config is None:
-            config = MatrixConfig(**settings)
+            config = settings_from_keywords(MatrixConfig, settings)
         elif settings:
             raise UsageError("give either a MatrixConfig or keyword settings, not both")
         self.config = config
