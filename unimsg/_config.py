@@ -83,6 +83,8 @@ class Config:
     contacts: ContactBook = attrs.field(factory=ContactBook)
     require_encryption: bool = False
     store: Path | None = None
+    #: The file it was read from, if any.
+    source: str | None = None
     #: The shared in-process network of ``type = "fake"`` adapters, if any.
     fake_network: FakeNetwork | None = None
 
@@ -136,9 +138,10 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"not valid TOML: {exc}", source=source) from None
     try:
-        return parse_config(data, base_dir=chosen.parent)
+        config = parse_config(data, base_dir=chosen.parent)
     except ConfigError as exc:
         raise exc.within("", source=source) from None
+    return attrs.evolve(config, source=source)
 
 
 def parse_config(data: Mapping[str, Any], *, base_dir: Path = Path()) -> Config:
@@ -151,13 +154,16 @@ def parse_config(data: Mapping[str, Any], *, base_dir: Path = Path()) -> Config:
     routes = _checked(
         problems, "routes", lambda: structure(data.get("routes", []), tuple[Route, ...])
     )
-    for index, route in enumerate(routes or ()):
-        if route.via not in names:
+    raw_routes = data.get("routes", [])
+    for index, route in enumerate(raw_routes if isinstance(raw_routes, list) else []):
+        via = route.get("via") if isinstance(route, dict) else None
+        # Checked on the raw table, so that a route with another bad key still gets this check.
+        if isinstance(via, str) and via not in names:
             choices = sorted(n for n in names if ":" not in n)
             problems.append(
                 (
                     f"routes[{index}].via",
-                    f"no configured adapter {route.via!r}{did_you_mean(route.via, choices)}"
+                    f"no configured adapter {via!r}{did_you_mean(via, choices)}"
                     f" (configured: {', '.join(choices) or 'none'})",
                 )
             )
