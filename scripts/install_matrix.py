@@ -143,6 +143,12 @@ def check(extras: str) -> int:
             problems.append(f"`unimsg adapters` does not call {name} usable: {line!r}")
         if not promised and "unusable" in line and "unimsg[" not in line:
             problems.append(f"`unimsg adapters` does not say how to get {name}: {line!r}")
+    # The demo program travels inside the wheel; it needs nothing but unimsg itself.
+    demo = subprocess.run(
+        [str(Path(sys.executable).parent / "unimsg"), "demo"], capture_output=True, text=True
+    )
+    if demo.returncode != 0 or "done:" not in demo.stdout:
+        problems.append(f"`unimsg demo` failed: {(demo.stderr or demo.stdout).strip()[-300:]}")
     for problem in problems:
         print(f"PROBLEM: {problem}")
     return 1 if problems else 0
