@@ -181,3 +181,33 @@ def test_an_unknown_contact_name_is_named(tmp_path: Path) -> None:
     config = load_config(_write(tmp_path, '[contacts.alice]\nidentities = ["signal:+15550000002"]'))
     with pytest.raises(UsageError, match="no contact named 'alcie' \\(did you mean 'alice'\\?\\)"):
         config.target("alcie")
+
+
+def test_an_inline_url_password_is_refused(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        '[[adapters]]\ntype = "signal"\naccount = "+15550000009"\n'
+        'url = "https://bot:hunter2@signal.example.org"\n',
+    )
+    with pytest.raises(ConfigError) as raised:
+        load_config(path)
+    assert raised.value.lines() == [
+        f"{path}: adapters[1].url: a password inside the URL: give http_username and "
+        'http_password_env = "VARIABLE" instead'
+    ]
+
+
+def test_typed_keywords_match_the_settings_and_typos_are_usage_errors() -> None:
+    import attrs
+    from unimsg_matrix import MatrixAdapter, MatrixConfig, MatrixSettings
+    from unimsg_signal import SignalAdapter, SignalConfig, SignalOptions
+
+    assert set(MatrixSettings.__annotations__) == set(attrs.fields_dict(MatrixConfig))
+    assert set(SignalOptions.__annotations__) == set(attrs.fields_dict(SignalConfig)) - {
+        "account",
+        "url",
+    }
+    with pytest.raises(UsageError, match="has no setting 'request_timout' \\(did you mean"):
+        SignalAdapter.create("+15550000001", request_timout=3)  # type: ignore[call-arg]
+    with pytest.raises(UsageError, match="MatrixConfig needs homeserver"):
+        MatrixAdapter(user_id="@a:h.test", password="p", store_path="s")
