@@ -114,9 +114,19 @@ class Config:
         return Address.parse(name)
 
     def adapters_for(self, target: Address | Contact) -> tuple[Adapter, ...]:
-        """The adapters the routes may use to reach ``target``, best first."""
-        planned = plan_routes(target, self.routes, self.adapters)
-        return tuple(dict.fromkeys(adapter for _, adapter, _ in planned))
+        """The adapters a send to ``target`` may use, best first.
+
+        The client takes the first route that fits, except that an
+        ``encrypted`` route may fall through to the next: so the adapters up
+        to the first plain route's are all that a send can need.
+        """
+        chosen: list[Adapter] = []
+        for route, adapter, _ in plan_routes(target, self.routes, self.adapters):
+            if adapter not in chosen:
+                chosen.append(adapter)
+            if not route.encrypted:
+                break
+        return tuple(chosen)
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:

@@ -237,3 +237,32 @@ def test_failures_are_one_line_without_traceback(tmp_path: Path) -> None:
     assert done.stderr.splitlines() == [
         f"unimsg: no configuration file at {tmp_path / 'no.toml'}; see docs/configuration.md"
     ]
+
+
+def test_a_contact_on_two_networks_needs_only_the_best_route(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = _config(
+        tmp_path,
+        FAKE
+        + DOWN.format(port=_free_port())
+        + '[[routes]]\nvia = "matrix"\n[[routes]]\nvia = "signal"\n'
+        + '[contacts.bob]\nidentities = ["matrix:@bob:fake.test", "signal:+15550000002"]\n',
+    )
+    assert main(["send", "--config", config, "bob", "hi"]) == 0
+    assert "signal-cli" not in capsys.readouterr().err
+
+
+def test_an_encrypted_route_may_fall_through_so_both_start(tmp_path: Path) -> None:
+    from unimsg import load_config
+
+    config = load_config(
+        _config(
+            tmp_path,
+            FAKE
+            + DOWN.format(port=_free_port())
+            + '[[routes]]\nvia = "matrix"\nencrypted = true\n[[routes]]\nvia = "signal"\n'
+            + '[contacts.bob]\nidentities = ["matrix:@bob:fake.test", "signal:+15550000002"]\n',
+        )
+    )
+    assert [a.network for a in config.adapters_for(config.target("bob"))] == ["matrix", "signal"]
