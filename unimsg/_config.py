@@ -89,7 +89,7 @@ class Config:
     fake_network: FakeNetwork | None = None
 
     def client(self, adapters: Iterable[Adapter] | None = None) -> Client:
-        """A `Client` with the configured routes, options and store.
+        """A `Client` with the configured routes, options, store and contacts.
 
         ``adapters`` narrows it to some of the configured adapters (those a
         command needs); by default all of them.
@@ -100,6 +100,7 @@ class Config:
             routes=self.routes,
             require_encryption=self.require_encryption,
             store=self.store,
+            contacts=self.contacts,
         )
 
     def target(self, name: str) -> Address | Contact:

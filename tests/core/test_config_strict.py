@@ -211,3 +211,11 @@ def test_typed_keywords_match_the_settings_and_typos_are_usage_errors() -> None:
         SignalAdapter.create("+15550000001", request_timout=3)  # type: ignore[call-arg]
     with pytest.raises(UsageError, match="MatrixConfig needs homeserver"):
         MatrixAdapter(user_id="@a:h.test", password="p", store_path="s")
+
+
+def test_the_client_of_a_config_carries_its_contacts(tmp_path: Path) -> None:
+    config = load_config(_write(tmp_path, '[contacts.bob]\nidentities = ["signal:+15550000002"]'))
+    client = config.client()
+    assert client.contacts is config.contacts
+    # Bots made on it name senders from the same book.
+    assert unimsg.Bot(client).contacts.name_of("signal:+15550000002") == "bob"
