@@ -113,9 +113,9 @@ def _completion(args: argparse.Namespace) -> None:
     print(shtab.complete(build_parser(), shell=args.shell))
 
 
-def _report(lines: Sequence[str]) -> None:
+def _report(lines: Sequence[str], *, prefix: str = "unimsg: ") -> None:
     for line in lines:
-        print(f"unimsg: {line}", file=sys.stderr)
+        print(f"{prefix}{line}", file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -141,7 +141,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CommandFailed as exc:
         _report(exc.lines)
     except ConfigError as exc:
-        _report(exc.lines())
+        # Each line already starts with the file it is about, like a compiler's.
+        _report(exc.lines(), prefix="" if exc.source else "unimsg: ")
     except UnimsgError as exc:
         _report([f"{type(exc).__name__}: {exc}"])
     except KeyboardInterrupt:

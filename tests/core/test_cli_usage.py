@@ -192,8 +192,9 @@ def test_check_lists_every_problem_and_connects_to_nothing(
         FAKE + '[[routes]]\nvia = "signl"\nmatch = "people"\n[contacts.al]\nidentities = ["x"]\n',
     )
     assert main(["check", bad]) == 1
-    lines = _err_lines(capsys)
-    assert [line.split(": ")[2] for line in lines] == [
+    lines = capsys.readouterr().err.splitlines()
+    assert all(line.startswith(f"{bad}: ") for line in lines), lines
+    assert [line.split(": ")[1] for line in lines] == [
         "routes[0].match",
         "routes[0].via",
         "contacts.al.identities[0]",
