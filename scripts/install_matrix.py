@@ -66,6 +66,9 @@ def install_and_check(wheel: Path, extras: str, where: Path) -> tuple[str, bool,
             python,
             "install",
             "--quiet",
+            # Byte-compiling every dependency is most of an install's CPU time, and
+            # nothing here runs long enough to profit from it.
+            "--no-compile",
             f"unimsg[{extras}] @ {wheel.as_uri()}" if extras else f"unimsg @ {wheel.as_uri()}",
         ],
         [python, Path(__file__).resolve(), "check", extras],
