@@ -18,6 +18,8 @@ from ._exceptions import ConfigError, UnimsgError
 __all__ = ["build_parser", "main"]
 
 DEFAULT_TIMEOUT = 30.0
+#: shtab's marker for "complete file names" (shtab.FILE), without importing shtab here.
+_FILES = {"bash": "_shtab_compgen_files", "zsh": "_files", "tcsh": "f"}
 
 
 class CommandFailed(Exception):
@@ -65,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--config",
         metavar="FILE",
         help="TOML configuration (default: $UNIMSG_CONFIG, then ./unimsg.toml)",
-    )
+    ).complete = _FILES  # type: ignore[attr-defined]
     common.add_argument(
         "--timeout",
         type=_positive_float,
@@ -78,7 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
     send = sub.add_parser("send", parents=[common], help="send one message")
     send.add_argument("target", help="an address (signal:+1555...) or a contact name")
     send.add_argument("text", nargs="?", help="the text; '-' (or none) reads it from stdin")
-    send.add_argument("--file", metavar="PATH", help="read the text from this file")
+    send.add_argument(
+        "--file", metavar="PATH", help="read the text from this file"
+    ).complete = _FILES  # type: ignore[attr-defined]
     send.add_argument("--markdown", action="store_true", help="render the text as markdown")
     listen = sub.add_parser("listen", parents=[common], help="print incoming events as JSON lines")
     listen.add_argument(
@@ -86,7 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub.add_parser("conversations", parents=[common], help="list conversations as JSON lines")
     check = sub.add_parser("check", help="validate a configuration without connecting")
-    check.add_argument("config", nargs="?", metavar="CONFIG", help="the file to check")
+    check.add_argument(
+        "config", nargs="?", metavar="CONFIG", help="the file to check"
+    ).complete = _FILES  # type: ignore[attr-defined]
     sub.add_parser("adapters", help="list installed adapters and whether they can be used")
     completion = sub.add_parser("completion", help="print a shell completion script")
     completion.add_argument("shell", choices=["bash", "zsh"])

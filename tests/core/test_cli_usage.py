@@ -267,3 +267,23 @@ def test_an_encrypted_route_may_fall_through_so_both_start(tmp_path: Path) -> No
         )
     )
     assert [a.network for a in config.adapters_for(config.target("bob"))] == ["matrix", "signal"]
+
+
+def test_bash_completion_completes_commands_and_options(tmp_path: Path) -> None:
+    script = tmp_path / "unimsg.bash"
+    done = subprocess.run(
+        [sys.executable, "-m", "unimsg", "completion", "bash"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    script.write_text(done.stdout)
+    probe = (
+        f"source {script}\n"
+        'COMP_WORDS=(unimsg se); COMP_CWORD=1; _shtab_unimsg; echo "${COMPREPLY[@]}"\n'
+        'COMP_WORDS=(unimsg send --ti); COMP_CWORD=2; _shtab_unimsg; echo "${COMPREPLY[@]}"\n'
+    )
+    out = subprocess.run(
+        ["bash", "-c", probe], capture_output=True, text=True, check=True
+    ).stdout.split("\n")
+    assert out[:2] == ["send", "--timeout"]
