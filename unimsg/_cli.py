@@ -30,18 +30,15 @@ class CommandFailed(Exception):
         super().__init__("\n".join(self.lines))
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number, not {value}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, not {text}")
-    return value
+def _check_positive(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    # After parsing rather than in a ``type=`` function: argparse only shows the
+    # message of its own ArgumentTypeError, which is not in unimsg's error tree.
+    count = getattr(args, "count", None)
+    if count is not None and count <= 0:
+        parser.error(f"argument --count: must be a positive number, not {count}")
+    timeout = getattr(args, "timeout", None)
+    if timeout is not None and timeout <= 0:
+        parser.error(f"argument --timeout: must be a positive number of seconds, not {timeout:g}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     ).complete = _FILES  # type: ignore[attr-defined]
     common.add_argument(
         "--timeout",
-        type=_positive_float,
+        type=float,
         default=DEFAULT_TIMEOUT,
         metavar="SECONDS",
         help=f"longest wait to connect, and for each operation (default {DEFAULT_TIMEOUT:g})",
@@ -86,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     send.add_argument("--markdown", action="store_true", help="render the text as markdown")
     listen = sub.add_parser("listen", parents=[common], help="print incoming events as JSON lines")
     listen.add_argument(
-        "--count", type=_positive_int, metavar="N", help="stop after N events (N > 0)"
+        "--count", type=int, metavar="N", help="stop after N events (N > 0)"
     )
     sub.add_parser("conversations", parents=[common], help="list conversations as JSON lines")
     check = sub.add_parser("check", help="validate a configuration without connecting")
@@ -125,7 +122,9 @@ def _report(lines: Sequence[str], *, prefix: str = "unimsg: ") -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _check_positive(parser, args)
     configure_logging(args)
     from . import _cli_commands as commands
 

@@ -64,7 +64,7 @@ def _strict(kind: type) -> Callable[[Any, type], Any]:
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
             return float(value)
         if not ok:
-            raise TypeError(f"expected {_KINDS[kind]}, got {_show(value)}")
+            raise ConfigError(f"expected {_KINDS[kind]}, got {_show(value)}")
         return value
 
     return hook
@@ -74,7 +74,7 @@ def _literal(value: Any, kind: Any) -> Any:
     allowed = typing.get_args(kind)
     if value not in allowed or isinstance(value, bool) != isinstance(allowed[0], bool):
         choices = ", ".join(repr(a) for a in allowed)
-        raise ValueError(f"must be one of {choices}, not {_show(value)}")
+        raise ConfigError(f"must be one of {choices}, not {_show(value)}")
     return value
 
 
@@ -84,16 +84,15 @@ def _sequence_hook(kind: Any, converter: cattrs.Converter) -> Callable[[Any, Any
 
     def hook(value: Any, _: Any) -> Any:
         if not isinstance(value, list | tuple | set | frozenset):
-            raise TypeError(f"expected a list, got {_show(value)}")
-        items, errors = [], []
+            raise ConfigError(f"expected a list, got {_show(value)}")
+        items, problems = [], []
         for index, element in enumerate(value):
             try:
                 items.append(converter.structure(element, item))
             except Exception as exc:
-                exc.add_note(cattrs.IterableValidationNote(f"@ index {index}", index, item))
-                errors.append(exc)
-        if errors:
-            raise IterableValidationError(f"while structuring {kind}", errors, kind)
+                problems.extend(_problems(exc, f"[{index}]", {}))
+        if problems:
+            raise ConfigError(problems)
         return origin(items)
 
     return hook
@@ -126,7 +125,7 @@ def _union_hook(kind: Any, converter: cattrs.Converter) -> Callable[[Any, Any], 
         if len(arms) == 1:
             return converter.structure(value, arms[0])
         wanted = " or ".join(_describe(a) for a in arms)
-        raise TypeError(f"expected {wanted}, got {_show(value)}")
+        raise ConfigError(f"expected {wanted}, got {_show(value)}")
 
     return hook
 
@@ -138,7 +137,7 @@ def _attrs_hook(kind: Any, converter: cattrs.Converter) -> Callable[[Any, Any], 
         if isinstance(value, kind):
             return value
         if not isinstance(value, Mapping):
-            raise TypeError(f"expected a table, got {_show(value)}")
+            raise ConfigError(f"expected a table, got {_show(value)}")
         return base(value, kind)
 
     return hook
@@ -146,7 +145,7 @@ def _attrs_hook(kind: Any, converter: cattrs.Converter) -> Callable[[Any, Any], 
 
 def _path(value: Any, _: type) -> Path:
     if not isinstance(value, str | Path):
-        raise TypeError(f"expected a path string, got {_show(value)}")
+        raise ConfigError(f"expected a path string, got {_show(value)}")
     return Path(value).expanduser()
 
 
@@ -154,7 +153,7 @@ def _address(value: Any, _: type) -> Address:
     if isinstance(value, Address):
         return value
     if not isinstance(value, str):
-        raise TypeError(f"expected an address string, got {_show(value)}")
+        raise ConfigError(f"expected an address string, got {_show(value)}")
     return Address.parse(value)
 
 
@@ -225,6 +224,8 @@ def _problems(
                     sub = _join(path, f"[{note.index}]")
             found.extend(_problems(inner, sub, allowed))
         return found
+    if isinstance(exc, ConfigError):
+        return list(exc.within(path).problems)
     if isinstance(exc, KeyError):
         return [(path, "missing (required)")]
     if isinstance(exc, UsageError | TypeError | ValueError):
@@ -244,6 +245,8 @@ def structure(
         return _CONVERTER.structure(data, cls)
     except (ClassValidationError, IterableValidationError, ForbiddenExtraKeysError) as exc:
         raise ConfigError(_problems(exc, "", allowed or {})) from None
+    except ConfigError:
+        raise
     except (UsageError, TypeError, ValueError) as exc:
         # Raised by the class itself (its converters or __attrs_post_init__).
         raise ConfigError([("", str(exc))]) from None

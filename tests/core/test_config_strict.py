@@ -219,3 +219,10 @@ def test_the_client_of_a_config_carries_its_contacts(tmp_path: Path) -> None:
     assert client.contacts is config.contacts
     # Bots made on it name senders from the same book.
     assert unimsg.Bot(client).contacts.name_of("signal:+15550000002") == "bob"
+
+
+def test_problems_in_several_list_items_keep_their_indexes(tmp_path: Path) -> None:
+    path = _write(tmp_path, '[[routes]]\nvia = "signal"\nmatch = "x"\n[[routes]]\nvia = 3\n')
+    with pytest.raises(ConfigError) as raised:
+        load_config(path)
+    assert [p for p, _ in raised.value.problems] == ["routes[0].match", "routes[1].via"]
