@@ -144,7 +144,7 @@ class Outbox:
     async def _deliver(self, item: _Item) -> None:
         adapter = self._adapters(item.adapter)
         # Without idempotency keys a second attempt after a possible first one duplicates.
-        careful = not adapter.capabilities.idempotent_sends
+        careful = not adapter.idempotent_sends
         marker = _ATTEMPT + item.key
         if careful and self._store.get(marker) is not None:
             self._unknown(
