@@ -119,7 +119,7 @@ async def test_outcome_unknown_is_not_resent_without_idempotency(
 ) -> None:
     a = Lost(fake_network.adapter("signal", "signal:+15550000001"), failures=1)
     b = fake_network.adapter("signal", "signal:+15550000002")
-    assert not a.capabilities.idempotent_sends
+    assert not a.idempotent_sends
     async with Client(a) as ca, Client(b) as cb:  # type: ignore[arg-type]
         ca.outbox.initial_backoff = 0.01
         queued = await ca.enqueue(b.account, "maybe sent")
