@@ -1,4 +1,4 @@
-"""The conformance checks that need no message to travel, over the UNIX socket and HTTP.
+"""The conformance checks that need no message to travel, over the UNIX socket.
 
 test_conformance_e2e.py runs every check over TCP, between two real daemons' accounts.
 """
@@ -23,7 +23,7 @@ WITHOUT_SERVICE = ("check_errors_after_close", "check_unknown_recipient")
 CHECKS = [c for c in AdapterConformance.checks() if c.__name__ in WITHOUT_SERVICE]
 
 
-@pytest.mark.parametrize("transport", ["unix", "http"])
+@pytest.mark.parametrize("transport", ["unix"])
 @pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.__name__)
 async def test_conformance(check: Any, transport: Transport, multi_daemon: RealDaemon) -> None:
     @asynccontextmanager
