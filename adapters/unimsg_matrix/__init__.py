@@ -4,7 +4,13 @@
 settings. See docs/matrix.md.
 """
 
-from ._adapter import CAPABILITIES, MatrixAdapter
-from ._config import InvitePolicy, MatrixConfig, TrustPolicy
+from ._adapter import MatrixAdapter
+from ._config import InvitePolicy, MatrixConfig, MatrixSettings, TrustPolicy
 
-__all__ = ["CAPABILITIES", "InvitePolicy", "MatrixAdapter", "MatrixConfig", "TrustPolicy"]
+__all__ = [
+    "InvitePolicy",
+    "MatrixAdapter",
+    "MatrixConfig",
+    "MatrixSettings",
+    "TrustPolicy",
+]
