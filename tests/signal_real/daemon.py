@@ -139,6 +139,7 @@ def start_daemon(
     classpath_prefix: list[str] | None = None,
     verbose: bool = False,
 ) -> RealDaemon:
+    """Start ``signal-cli daemon`` (see scripts/signal_cli.py ``start``)."""
     info = control().start(
         name,
         account=account,

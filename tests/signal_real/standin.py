@@ -130,6 +130,8 @@ class StandIn:
         self.accounts: dict[str, OfflineAccount] = {}
         #: Identity keys of every registered user, by ACI.
         self.users: dict[str, str] = {}
+        #: Path prefix -> HTTP status the service answers instead (see `fail`).
+        self.faults: dict[str, int] = {}
         self._cond = threading.Condition()
         self.mailbox = Mailbox(self._push)
         self._closed = False
@@ -160,6 +162,17 @@ class StandIn:
             except OSError:
                 continue
         return False
+
+    def fail(self, path_prefix: str, status: int | None) -> None:
+        """Answer requests under ``path_prefix`` with ``status`` (None: normally again).
+
+        E.g. ``fail("/v1/messages/", 429)``: signal-cli then reports
+        ``-5 "Failed to send message due to rate limiting"`` with ``RATE_LIMIT_FAILURE``.
+        """
+        if status is None:
+            self.faults.pop(path_prefix, None)
+        else:
+            self.faults[path_prefix] = status
 
     def add_user(self) -> RemoteUser:
         """A registered user whose profile (and so identity key) the service hands out."""
@@ -323,6 +336,9 @@ class StandIn:
     ) -> tuple[int, Any]:
         """The service's answer; only what loading an account and sending need."""
         path = urlsplit(target).path
+        for prefix, status in list(self.faults.items()):
+            if path.startswith(prefix):
+                return status, None
         if path == "/v1/keepalive":
             return 200, None
         if path.startswith("/v2/keys") and verb == "GET" and path == "/v2/keys":

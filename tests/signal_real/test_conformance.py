@@ -1,7 +1,6 @@
-"""The adapter conformance checks that need no message to travel, on the real daemon.
+"""The conformance checks that need no message to travel, over the UNIX socket.
 
-The others need two accounts exchanging end-to-end encrypted messages, which the service
-stand-in cannot carry (it hands out no pre-keys); the emulator runs them (tests/signal).
+test_conformance_e2e.py runs every check over TCP, between two real daemons' accounts.
 """
 
 from __future__ import annotations
@@ -24,7 +23,7 @@ WITHOUT_SERVICE = ("check_errors_after_close", "check_unknown_recipient")
 CHECKS = [c for c in AdapterConformance.checks() if c.__name__ in WITHOUT_SERVICE]
 
 
-@pytest.mark.parametrize("transport", ["tcp", "unix", "http"])
+@pytest.mark.parametrize("transport", ["unix"])
 @pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.__name__)
 async def test_conformance(check: Any, transport: Transport, multi_daemon: RealDaemon) -> None:
     @asynccontextmanager

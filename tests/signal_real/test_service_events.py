@@ -10,11 +10,18 @@ import anyio
 import pytest
 from unimsg_signal import SignalAdapter
 
-from unimsg import Address, Client, ConnectionState, ConnectionStateChanged, ReceiptReceived
+from unimsg import (
+    Address,
+    Client,
+    ConnectionState,
+    ConnectionStateChanged,
+    RateLimitedError,
+    ReceiptReceived,
+)
 from unimsg.testing import EventWaiter
 
 from .accounts import RemoteUser
-from .conftest import ALICE, CAROL
+from .conftest import ALICE, BOB, CAROL
 from .daemon import RealDaemon, Transport
 from .standin import StandIn
 
@@ -48,3 +55,14 @@ async def test_reconnect_after_sigkill_and_restart(single_daemon: RealDaemon, pe
         await anyio.to_thread.run_sync(single_daemon.restart)
         await states.next(ConnectionStateChanged, lambda e: e.state is ConnectionState.CONNECTED)
         assert isinstance(await client.conversations(), list)
+
+
+async def test_service_rate_limit_is_typed(multi_daemon: RealDaemon, standin: StandIn) -> None:
+    adapter = SignalAdapter.create(ALICE, multi_daemon.url("tcp"), multi_account=True, **FAST)
+    standin.fail("/v1/messages/", 429)
+    try:
+        async with Client(adapter) as client:
+            with pytest.raises(RateLimitedError):
+                await client.send(Address.signal(BOB), "too fast")
+    finally:
+        standin.fail("/v1/messages/", None)

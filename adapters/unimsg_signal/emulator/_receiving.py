@@ -14,16 +14,16 @@ async def version(c: Call) -> Any:
     return {"version": c.daemon.version}
 
 
-async def list_accounts(c: Call) -> Any:
-    return [{"number": a.number} for a in c.daemon.accounts]
-
-
 async def registration(c: Call) -> Any:
     """Multi-account ``register``/``verify``: the daemon checks the account, then asks the
-    service."""
+    service, which the emulator does not have."""
     if c.params.get("account") is None:
         raise RpcError(INVALID_PARAMS, "Method requires account parameter")
     raise RpcError(IO_ERROR, "Failed to register: the emulator has no Signal service to ask")
+
+
+async def list_accounts(c: Call) -> Any:
+    return [{"number": a.number} for a in c.daemon.accounts]
 
 
 async def subscribe_receive(c: Call) -> Any:
