@@ -28,7 +28,12 @@ from .conftest import ALICE, CAROL, DAVE
 from .daemon import RealDaemon, StdioHome, rpc
 
 pytestmark = pytest.mark.anyio
-FAST = {"min_backoff": 0.05, "max_backoff": 0.5, "request_timeout": 30.0, "connect_timeout": 60.0}
+FAST: dict[str, Any] = {
+    "min_backoff": 0.05,
+    "max_backoff": 0.5,
+    "request_timeout": 30.0,
+    "connect_timeout": 60.0,
+}
 NOBODY = "+15550009999"
 #: (fixture, transport, account): every transport, multi- and single-account, and stdio.
 MODES = [

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from unimsg_signal import SignalAdapter
 
@@ -11,7 +13,12 @@ from .daemon import RealDaemon, Transport
 
 pytestmark = pytest.mark.anyio
 NOBODY = "+15550009999"
-FAST = {"min_backoff": 0.02, "max_backoff": 0.2, "request_timeout": 10.0, "connect_timeout": 10.0}
+FAST: dict[str, Any] = {
+    "min_backoff": 0.02,
+    "max_backoff": 0.2,
+    "request_timeout": 10.0,
+    "connect_timeout": 10.0,
+}
 
 
 @pytest.mark.parametrize("transport", ["tcp", "unix", "http"])

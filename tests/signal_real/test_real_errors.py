@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import anyio
 import pytest
@@ -14,7 +15,12 @@ from .conftest import ALICE, DAVE
 from .daemon import RealDaemon, StdioHome
 
 pytestmark = pytest.mark.anyio
-FAST = {"min_backoff": 0.05, "max_backoff": 0.5, "request_timeout": 30.0, "connect_timeout": 60.0}
+FAST: dict[str, Any] = {
+    "min_backoff": 0.05,
+    "max_backoff": 0.5,
+    "request_timeout": 30.0,
+    "connect_timeout": 60.0,
+}
 #: signal-cli 0.13.19 sends the event stream's headers with its first keep-alive, after 15 s.
 FIRST_KEEPALIVE = 15.0
 

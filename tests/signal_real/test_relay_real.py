@@ -7,6 +7,7 @@ end-to-end encrypted by libsignal and carried by the service stand-in.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -22,7 +23,12 @@ from .conftest import ALICE, BOB
 from .daemon import RealDaemon
 
 pytestmark = pytest.mark.anyio
-FAST = {"min_backoff": 0.05, "max_backoff": 0.5, "request_timeout": 30.0, "connect_timeout": 60.0}
+FAST: dict[str, Any] = {
+    "min_backoff": 0.05,
+    "max_backoff": 0.5,
+    "request_timeout": 30.0,
+    "connect_timeout": 60.0,
+}
 
 
 async def _joined(client: Client, room: unimsg.Address) -> None:

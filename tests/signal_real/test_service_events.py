@@ -26,7 +26,12 @@ from .daemon import RealDaemon, Transport
 from .standin import StandIn
 
 pytestmark = pytest.mark.anyio
-FAST = {"min_backoff": 0.05, "max_backoff": 0.5, "request_timeout": 30.0, "connect_timeout": 60.0}
+FAST: dict[str, Any] = {
+    "min_backoff": 0.05,
+    "max_backoff": 0.5,
+    "request_timeout": 30.0,
+    "connect_timeout": 60.0,
+}
 
 
 @pytest.mark.parametrize("transport", ["tcp", "unix", "http"])
