@@ -6,5 +6,23 @@ settings. See docs/matrix.md.
 
 from ._adapter import CAPABILITIES, MatrixAdapter
 from ._config import InvitePolicy, MatrixConfig, TrustPolicy
+from ._crypto_errors import (
+    CrossSigningError,
+    KeyBackupTrustError,
+    RecoveryKeyError,
+    RecoveryKeyRequiredError,
+    SecretStorageError,
+)
 
-__all__ = ["CAPABILITIES", "InvitePolicy", "MatrixAdapter", "MatrixConfig", "TrustPolicy"]
+__all__ = [
+    "CAPABILITIES",
+    "CrossSigningError",
+    "InvitePolicy",
+    "KeyBackupTrustError",
+    "MatrixAdapter",
+    "MatrixConfig",
+    "RecoveryKeyError",
+    "RecoveryKeyRequiredError",
+    "SecretStorageError",
+    "TrustPolicy",
+]
