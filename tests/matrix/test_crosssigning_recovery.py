@@ -9,6 +9,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import anyio
+import httpx
 import pytest
 from unimsg_matrix import MatrixAdapter, RecoveryKeyRequiredError
 
@@ -33,6 +35,19 @@ def bot_adapter(user: RegisteredUser, store: Path, **settings: Any) -> MatrixAda
         trust_policy="always",
         **settings,
     )
+
+
+async def _backed_up(user: RegisteredUser, room_id: str) -> None:
+    headers = {"Authorization": f"Bearer {user.access_token}"}
+    base = f"{user.homeserver}/_matrix/client/v3/room_keys"
+    async with httpx.AsyncClient(headers=headers, timeout=30) as http:
+        version = (await http.get(f"{base}/version")).json()["version"]
+        with anyio.fail_after(15):
+            while True:
+                keys = (await http.get(f"{base}/keys", params={"version": version})).json()
+                if keys.get("rooms", {}).get(room_id, {}).get("sessions"):
+                    return
+                await anyio.sleep(0.2)
 
 
 async def _fails(adapter: MatrixAdapter) -> BaseException:
@@ -63,6 +78,8 @@ async def test_new_machine_restores_identity_and_history_with_the_recovery_key(
         await peer.send(room.id, before)
         got = await EventWaiter(client, 15).next(MessageReceived, lambda e: e.text == before)
         assert got.encrypted
+        # The room key is backed up while the bot runs, not only when it stops.
+        await _backed_up(bot_user, room.id)
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
     assert recovery.replace(" ", "") in key_file.read_text().replace(" ", "")
     assert stat.S_IMODE((first_store / "cross_signing.json").stat().st_mode) == 0o600
