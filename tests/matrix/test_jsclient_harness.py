@@ -40,5 +40,7 @@ async def test_two_js_clients_verify_each_other_by_emoji(
     assert device is not None and device["verified"], device
     # Alice's client then signs Bob's master key with her user-signing key.
     with anyio.fail_after(15):
-        while not (await alice.call("user_status", user_id=bob.user_id))["verified"]:
+        while True:
+            if (await alice.call("user_status", user_id=bob.user_id))["verified"]:
+                break
             await anyio.sleep(0.2)
