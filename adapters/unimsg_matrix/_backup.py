@@ -219,9 +219,6 @@ class KeyBackup:
 
     async def restore(self, key: BackupKey) -> tuple[int, int]:
         """Import every session of the backup into nio's store: (imported, total)."""
-        olm = self._session.client.olm
-        if olm is None:
-            return 0, 0
         path = f"{_KEYS}?version={quote(self.version)}"
         answer = await self._session.request("GET", path, None, "download the key backup")
         imported = total = 0
@@ -230,38 +227,59 @@ class KeyBackup:
             sessions = room.get("sessions") if isinstance(room, dict) else None
             for session_id, entry in (sessions or {}).items():
                 total += 1
-                try:
-                    data = key.decrypt(entry["session_data"])
-                    group = nio.crypto.InboundGroupSession.import_session(
-                        data["session_key"],
-                        data["sender_claimed_keys"]["ed25519"],
-                        data["sender_key"],
-                        room_id,
-                        data.get("forwarding_curve25519_key_chain", []),
-                    )
-                except (
-                    KeyError,
-                    TypeError,
-                    ValueError,
-                    vodozemac.PkDecodeException,
-                    vodozemac.SessionKeyDecodeException,
-                ) as exc:
-                    log.warning(
-                        "skipped backed-up room key %s of %s: %s",
-                        session_id,
-                        room_id,
-                        type(exc).__name__,
-                    )
-                    continue
-                if group.id != session_id:
-                    log.warning("skipped backed-up room key %s: its id does not match", session_id)
-                    continue
-                if olm.inbound_group_store.add(group):
-                    olm.save_inbound_group_session(group)
-                    imported += 1
-                self._uploaded.add(self._mark(group))
+                imported += self._import(key, room_id, session_id, entry)
         self._save()
         log.info(
             "restored %d of %d room keys from backup version %s", imported, total, self.version
         )
         return imported, total
+
+    async def restore_session(self, key: BackupKey, room_id: str, session_id: str) -> bool:
+        """Fetch one session (a late or missing room key); whether a new one was imported."""
+        path = (
+            f"{_KEYS}/{quote(room_id, safe='')}/{quote(session_id, safe='')}"
+            f"?version={quote(self.version)}"
+        )
+        status, entry = await self._session.request_status(
+            "GET", path, None, "fetch a room key from the backup", accept=frozenset({404})
+        )
+        if status == 404:
+            return False
+        imported = self._import(key, room_id, session_id, entry)
+        self._save()
+        return imported
+
+    def _import(self, key: BackupKey, room_id: str, session_id: str, entry: object) -> bool:
+        olm = self._session.client.olm
+        if olm is None:
+            return False
+        try:
+            if not isinstance(entry, dict):
+                raise TypeError("not an object")
+            data = key.decrypt(entry["session_data"])
+            group = nio.crypto.InboundGroupSession.import_session(
+                data["session_key"],
+                data["sender_claimed_keys"]["ed25519"],
+                data["sender_key"],
+                room_id,
+                data.get("forwarding_curve25519_key_chain", []),
+            )
+        except (
+            KeyError,
+            TypeError,
+            ValueError,
+            vodozemac.PkDecodeException,
+            vodozemac.SessionKeyDecodeException,
+        ) as exc:
+            log.warning(
+                "skipped backed-up room key %s of %s: %s", session_id, room_id, type(exc).__name__
+            )
+            return False
+        if group.id != session_id:
+            log.warning("skipped backed-up room key %s: its id does not match", session_id)
+            return False
+        self._uploaded.add(self._mark(group))
+        if olm.inbound_group_store.add(group):
+            olm.save_inbound_group_session(group)
+            return True
+        return False

@@ -50,6 +50,23 @@ async def _backed_up(user: RegisteredUser, room_id: str) -> None:
                 await anyio.sleep(0.2)
 
 
+async def _one_key_at_a_time(adapter: MatrixAdapter, room_id: str) -> None:
+    """A single room key comes back from the backup (the path of a late key)."""
+    live = adapter._live
+    assert live is not None and live.identity is not None
+    backup, key = live.identity.backup, live.identity.backup_key
+    assert backup is not None and key is not None
+    olm = live.session.client.olm
+    by_sender = olm.inbound_group_store[room_id]
+    sender, sessions = next((s, v) for s, v in by_sender.items() if v)
+    session_id = next(iter(sessions))
+    del sessions[session_id]
+    assert olm.inbound_group_store.get(room_id, sender, session_id) is None
+    assert await backup.restore_session(key, room_id, session_id) is True
+    assert olm.inbound_group_store.get(room_id, sender, session_id) is not None
+    assert await backup.restore_session(key, room_id, "no-such-session") is False
+
+
 async def _fails(adapter: MatrixAdapter) -> BaseException:
     try:
         async with Client(adapter):
@@ -123,6 +140,7 @@ async def test_new_machine_restores_identity_and_history_with_the_recovery_key(
         assert old.encrypted and old.sender.id == peer_user.user_id
         state = await client.encryption_state(room)
         assert state.own_device_verified is True
+        await _one_key_at_a_time(moved, room.id)
         sent = await client.send(room, "from the new machine")
         seen = await peer.wait_event(room.id, event_id=sent.id)
         assert seen["shield"] == {"colour": "NONE", "reason": None}, seen
