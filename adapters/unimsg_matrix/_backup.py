@@ -86,19 +86,28 @@ def _encrypt(public: str, payload: dict[str, Any]) -> dict[str, str]:
     }
 
 
-def check_trusted(info: dict[str, Any], user_id: str, master_public: str) -> None:
-    """Raise unless the backup's auth data is signed by our master key."""
+def check_trusted(
+    info: dict[str, Any], user_id: str, master: SigningKey, devices: dict[str, Any]
+) -> None:
+    """Raise unless the backup's auth data is signed by our master key, or by one of our
+    devices that our self-signing key signed (``devices``: /keys/query's, already checked)."""
     auth = info.get("auth_data")
     version = info.get("version")
     if info.get("algorithm") != ALGORITHM or not isinstance(auth, dict):
         raise KeyBackupTrustError(
             f"the key backup version {version} uses {info.get('algorithm')!r}, not {ALGORITHM}"
         )
-    if not signed_by(auth, user_id, master_public, master_public):
-        raise KeyBackupTrustError(
-            f"the key backup version {version} on the server is not signed by this account's "
-            f"master key {master_public}: it was not made by this account and is not used"
-        )
+    if signed_by(auth, user_id, master.public, master.public):
+        return
+    for device_id, device in devices.items():
+        key = device.get("keys", {}).get(f"ed25519:{device_id}")
+        if isinstance(key, str) and signed_by(auth, user_id, device_id, key):
+            return
+    raise KeyBackupTrustError(
+        f"the key backup version {version} on the server is not signed by this account's "
+        f"master key {master.public} nor by one of its cross-signed devices: it was not "
+        "made by this account and is not used"
+    )
 
 
 class KeyBackup:
