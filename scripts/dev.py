@@ -6,7 +6,8 @@
 Stdlib only, so that it runs on a machine with nothing but Python 3.11+.
 ``test`` runs ruff, mypy --strict, the docs build and pytest; it starts the
 test homeservers (scripts/synapse.py) unless they already run, and stops
-what it started, and installs the real signal-cli (scripts/signal_cli.py).
+what it started, and installs the real signal-cli (scripts/signal_cli.py) and
+the independent Matrix client (scripts/jsclient.py).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ VENV = ROOT / ".venv"
 BIN = VENV / "bin"
 SYNAPSE = [sys.executable, str(ROOT / "scripts" / "synapse.py")]
 SIGNAL_CLI = [sys.executable, str(ROOT / "scripts" / "signal_cli.py")]
+JSCLIENT = [sys.executable, str(ROOT / "scripts" / "jsclient.py")]
 
 
 def say(message: str) -> None:
@@ -65,6 +67,8 @@ def test(args: argparse.Namespace) -> int:
     started: list[str] = []
     if not args.no_synapse:
         run(*SYNAPSE, "install")
+        # The independent Matrix client (matrix-js-sdk) the end-to-end encryption tests drive.
+        run(*JSCLIENT, "install")
         for profile in ("relaxed", "stock", "faults"):
             if not _synapse_running(profile):
                 run(*SYNAPSE, "start", "--profile", profile)
