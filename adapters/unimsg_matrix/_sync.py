@@ -90,8 +90,11 @@ class SyncLoop:
     async def _sync(
         self, since: str | None, limit: int, timeout_ms: int, *, full_state: bool = False
     ) -> nio.SyncResponse:
-        # nio skips a response whose next_batch equals the last one it saw.
-        self._client.next_batch = since
+        # nio skips a response whose next_batch equals the last one it saw: right
+        # for an empty long poll, wrong for the start-up full-state sync, whose
+        # position is unchanged when nothing happened while we were away but
+        # whose room state nio has yet to load.
+        self._client.next_batch = None if full_state else since
         # nio puts no client-side limit on a full-state sync; a hung server must not hang us.
         deadline = timeout_ms / 1000 + self._config.request_timeout + 15
         with translated("sync"):
