@@ -276,6 +276,10 @@ class MatrixAdapter:
         address = self._user(user)
         await live.session.maintain_keys()
         live.trust.accept(address.id)
+        # Our own devices may have asked for room keys before we trusted them.
+        live.loop.keys.trusted(address.id)
+        await live.session.maintain_keys()
+        await live.loop.keys.ask()
 
     async def trust(self, user: Address, fingerprint: str | None = None, /) -> None:
         """The neutral form of `trust_devices`; ``fingerprint`` must match one of their devices."""

@@ -34,6 +34,7 @@ from unimsg import (
 
 from ._convert import Converter
 from ._errors import check, translated
+from ._keyrequests import KeyRequests
 from ._outbox import Outbox
 from ._rooms import Rooms
 from ._session import Session
@@ -80,6 +81,7 @@ class SyncLoop:
         self._replay: nio.SyncResponse | None = None
         self._startup_invites: list[tuple[str, Any]] = []
         self._connection_events = 0
+        self.keys = KeyRequests(session, self._convert)
 
     def _filter(self, limit: int) -> dict[str, Any]:
         return {
@@ -157,7 +159,7 @@ class SyncLoop:
                 log.debug("catching up failed (%s); syncing again", type(exc).__name__)
                 since = self._since
             else:
-                await self._deliver(events, replay.next_batch)
+                await self._deliver(events + await self._late_keys(), replay.next_batch)
         failures = 0
         while True:
             try:
@@ -188,8 +190,16 @@ class SyncLoop:
             except UnimsgError as exc:
                 log.debug("key maintenance failed: %s", exc)
             events += await self._device_changes(before)
+            events += await self._late_keys()
             await self._deliver(events, response.next_batch)
             since = response.next_batch
+
+    async def _late_keys(self) -> list[Event]:
+        """Messages whose keys came late, decrypted; requests for keys still missing."""
+        events = self.keys.arrived()
+        await self.keys.ask()
+        # A key source (the backup) may have had some at once.
+        return events + self.keys.arrived()
 
     def _sync_timeout(self) -> int:
         return max(0, int(self._config.sync_timeout_ms))
@@ -299,6 +309,8 @@ class SyncLoop:
             if txn or source.get("event_id") in self._outbox.sent_ids:
                 return None
         undecryptable = event.session_id if isinstance(event, nio.MegolmEvent) else None
+        if undecryptable is not None:
+            self.keys.missing(room_id, event)
         return self._converter.timeline(
             room_id,
             source,
