@@ -92,6 +92,20 @@ class MatrixConfig:
     timeline_limit: int = 50
     #: Longest wait between reconnection attempts, in seconds.
     max_backoff: float = 30.0
+    #: Make and publish cross-signing keys on the first start and sign this device with
+    #: them, so that other clients show it as verified by its owner (docs/matrix.md).
+    cross_signing: bool = True
+    #: Back up room keys to the server (only with ``cross_signing``).
+    key_backup: bool = True
+    #: The account's recovery key, for a new machine or a wiped store.
+    recovery_key: str | None = attrs.field(default=None, repr=_secret_repr)
+    #: Where the first start writes a new recovery key (0600); default
+    #: ``store_path / "recovery-key.txt"``. Move it off the machine afterwards.
+    recovery_key_path: Path | None = attrs.field(
+        default=None, converter=attrs.converters.optional(Path)
+    )
+    #: Replace the account's cross-signing keys, secret storage and backup.
+    reset_cross_signing: bool = False
 
     def __attrs_post_init__(self) -> None:
         if self.password is None and self.access_token is None:
@@ -100,6 +114,8 @@ class MatrixConfig:
             raise UsageError("an access_token belongs to one device: give its device_id as well")
         if self.timeline_limit < 1:
             raise UsageError("timeline_limit must be at least 1")
+        if self.reset_cross_signing and not self.cross_signing:
+            raise UsageError("reset_cross_signing needs cross_signing = true")
 
     @classmethod
     def from_mapping(
@@ -114,12 +130,13 @@ class MatrixConfig:
         values = dict(table)
         # The [[adapters]] table of a unimsg.toml names its adapter; that key is not ours.
         values.pop("type", None)
-        if isinstance(values.get("store_path"), str):
-            store = Path(values["store_path"]).expanduser()
-            if base_dir is not None and not store.is_absolute():
-                store = base_dir / store
-            values["store_path"] = store
-        for secret in ("password", "access_token"):
+        for name in ("store_path", "recovery_key_path"):
+            if isinstance(values.get(name), str):
+                path = Path(values[name]).expanduser()
+                if base_dir is not None and not path.is_absolute():
+                    path = base_dir / path
+                values[name] = path
+        for secret in ("password", "access_token", "recovery_key"):
             env = values.pop(f"{secret}_env", None)
             if env is None:
                 continue
