@@ -33,7 +33,9 @@ from unimsg import (
 
 from ._config import MatrixConfig
 from ._convert import Converter
+from ._crosstrust import CrossTrust
 from ._identity import Identity, backup_loop, final_backup
+from ._keyrequests import BackupSource
 from ._outbox import Outbox
 from ._recovery_key import RecoveryKey
 from ._rooms import Rooms
@@ -164,6 +166,11 @@ class MatrixAdapter:
             rooms = Rooms(session, trust)
             outbox = Outbox(session, rooms, trust)
             loop = SyncLoop(session, Converter(self._account), outbox, rooms, sink)
+            if identity is not None:
+                loop.keys.cross = CrossTrust(session, identity)
+                backup, key = identity.backup, identity.backup_key
+                if backup is not None and key is not None and key.public == backup.public_key:
+                    loop.keys.sources.append(BackupSource(backup, key))
             await loop.prime()
             self._live = _Live(session, rooms, outbox, trust, loop, identity)
             task_status.started()

@@ -230,38 +230,58 @@ class KeyBackup:
             sessions = room.get("sessions") if isinstance(room, dict) else None
             for session_id, entry in (sessions or {}).items():
                 total += 1
-                try:
-                    data = key.decrypt(entry["session_data"])
-                    group = nio.crypto.InboundGroupSession.import_session(
-                        data["session_key"],
-                        data["sender_claimed_keys"]["ed25519"],
-                        data["sender_key"],
-                        room_id,
-                        data.get("forwarding_curve25519_key_chain", []),
-                    )
-                except (
-                    KeyError,
-                    TypeError,
-                    ValueError,
-                    vodozemac.PkDecodeException,
-                    vodozemac.SessionKeyDecodeException,
-                ) as exc:
-                    log.warning(
-                        "skipped backed-up room key %s of %s: %s",
-                        session_id,
-                        room_id,
-                        type(exc).__name__,
-                    )
-                    continue
-                if group.id != session_id:
-                    log.warning("skipped backed-up room key %s: its id does not match", session_id)
-                    continue
-                if olm.inbound_group_store.add(group):
-                    olm.save_inbound_group_session(group)
-                    imported += 1
-                self._uploaded.add(self._mark(group))
+                imported += self._import(key, room_id, session_id, entry)
         self._save()
         log.info(
             "restored %d of %d room keys from backup version %s", imported, total, self.version
         )
         return imported, total
+
+    async def fetch(self, key: BackupKey, room_id: str, session_id: str) -> bool:
+        """Import one session from the backup, if it holds it."""
+        path = f"{_KEYS}/{quote(room_id, safe='')}/{quote(session_id, safe='')}"
+        status, entry = await self._session.request_status(
+            "GET",
+            f"{path}?version={quote(self.version)}",
+            None,
+            f"look up a room key of {room_id} in the backup",
+            accept=frozenset({404}),
+        )
+        if status == 404 or not self._import(key, room_id, session_id, entry):
+            return False
+        self._save()
+        return True
+
+    def _import(self, key: BackupKey, room_id: str, session_id: str, entry: Any) -> bool:
+        """Decrypt one backed-up session into nio's store; whether it was new."""
+        olm = self._session.client.olm
+        if olm is None:
+            return False
+        try:
+            data = key.decrypt(entry["session_data"])
+            group = nio.crypto.InboundGroupSession.import_session(
+                data["session_key"],
+                data["sender_claimed_keys"]["ed25519"],
+                data["sender_key"],
+                room_id,
+                data.get("forwarding_curve25519_key_chain", []),
+            )
+        except (
+            KeyError,
+            TypeError,
+            ValueError,
+            vodozemac.PkDecodeException,
+            vodozemac.SessionKeyDecodeException,
+        ) as exc:
+            log.warning(
+                "skipped backed-up room key %s of %s: %s", session_id, room_id, type(exc).__name__
+            )
+            return False
+        if group.id != session_id:
+            log.warning("skipped backed-up room key %s: its id does not match", session_id)
+            return False
+        self._uploaded.add(self._mark(group))
+        if olm.inbound_group_store.add(group):
+            olm.save_inbound_group_session(group)
+            return True
+        return False

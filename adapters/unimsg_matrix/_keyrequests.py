@@ -26,9 +26,11 @@ from nio.crypto.key_request import OutgoingKeyRequest
 
 from unimsg import Event, UnimsgError
 
+from ._backup import BackupKey, KeyBackup
+from ._crosstrust import CrossTrust
 from ._session import Session
 
-__all__ = ["KeyRequests", "KeySource"]
+__all__ = ["BackupSource", "KeyRequests", "KeySource"]
 
 log = logging.getLogger("unimsg.matrix")
 
@@ -47,6 +49,17 @@ class KeySource(Protocol):
     async def fetch(self, room_id: str, session_id: str, sender_key: str) -> bool: ...
 
 
+class BackupSource:
+    """The server-side key backup, when this device holds its private key."""
+
+    def __init__(self, backup: KeyBackup, key: BackupKey) -> None:
+        self._backup = backup
+        self._key = key
+
+    async def fetch(self, room_id: str, session_id: str, sender_key: str) -> bool:
+        return await self._backup.fetch(self._key, room_id, session_id)
+
+
 @attrs.define(eq=False)
 class _Waiting:
     room_id: str
@@ -63,6 +76,8 @@ class KeyRequests:
         self._count = 0
         self._asked: set[str] = set()
         self.sources: list[KeySource] = []
+        #: Cross-signing: our own devices signed by our identity are trusted.
+        self.cross: CrossTrust | None = None
         self._accept_from_creators()
 
     def _accept_from_creators(self) -> None:
@@ -108,6 +123,13 @@ class KeyRequests:
 
     async def ask(self) -> None:
         """Request the keys of events that wait for one and were not asked for yet."""
+        new = [s for s in self._waiting if s not in self._asked]
+        if new and self.cross is not None:
+            # Forwarded keys are taken from our own devices only once they are trusted.
+            try:
+                await self.cross.refresh(self._session.user_id)
+            except UnimsgError as exc:
+                log.debug("checking our own devices failed: %s", exc)
         for session_id, waiting in list(self._waiting.items()):
             if session_id in self._asked:
                 continue
@@ -158,6 +180,23 @@ class KeyRequests:
         olm.outgoing_key_requests[event.session_id] = request
         olm.store.add_outgoing_key_request(request)
         log.debug("requested the key of session %s in %s", event.session_id, room_id)
+
+    async def answer_own(self) -> None:
+        """Answer key requests of our own devices that cross-signing has since vouched for."""
+        olm = self._client.olm
+        own = self._session.user_id
+        if olm is None or self.cross is None:
+            return
+        pending = [r for r in olm.key_request_from_untrusted.values() if r.sender == own]
+        if not pending:
+            return
+        try:
+            await self.cross.refresh(own)
+        except UnimsgError as exc:
+            log.debug("checking our own devices failed: %s", exc)
+            return
+        if any([olm.continue_key_share(request) for request in pending]):
+            await self._session.maintain_keys()
 
     def trusted(self, user_id: str) -> None:
         """Answer the key requests ``user_id``'s devices made before they were trusted.

@@ -196,6 +196,7 @@ class SyncLoop:
 
     async def _late_keys(self) -> list[Event]:
         """Messages whose keys came late, decrypted; requests for keys still missing."""
+        await self.keys.answer_own()
         events = self.keys.arrived()
         await self.keys.ask()
         # A key source (the backup) may have had some at once.
