@@ -6,5 +6,14 @@ settings. See docs/matrix.md.
 
 from ._adapter import CAPABILITIES, MatrixAdapter
 from ._config import InvitePolicy, MatrixConfig, TrustPolicy
+from ._verification_types import SasVerification, VerificationPolicy
 
-__all__ = ["CAPABILITIES", "InvitePolicy", "MatrixAdapter", "MatrixConfig", "TrustPolicy"]
+__all__ = [
+    "CAPABILITIES",
+    "InvitePolicy",
+    "MatrixAdapter",
+    "MatrixConfig",
+    "SasVerification",
+    "TrustPolicy",
+    "VerificationPolicy",
+]

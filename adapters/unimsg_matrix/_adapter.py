@@ -42,6 +42,7 @@ from ._rooms import Rooms
 from ._session import Session
 from ._sync import SyncLoop
 from ._trust import Trust
+from ._verification import Verifier
 
 __all__ = ["CAPABILITIES", "MatrixAdapter"]
 
@@ -171,10 +172,18 @@ class MatrixAdapter:
                 backup, key = identity.backup, identity.backup_key
                 if backup is not None and key is not None and key.public == backup.public_key:
                     loop.keys.sources.append(BackupSource(backup, key))
+            master = (
+                (lambda: identity.keys.master.public if identity.keys is not None else None)
+                if identity is not None
+                else (lambda: None)
+            )
+            verifier = Verifier(session, self.config.verification, loop.keys.cross, master)
+            loop.on_to_device = verifier.handle
             await loop.prime()
             self._live = _Live(session, rooms, outbox, trust, loop, identity)
             task_status.started()
             async with anyio.create_task_group() as tasks:
+                verifier.tasks = tasks
                 if identity is not None and identity.backup is not None:
                     tasks.start_soon(backup_loop, session, identity.backup)
                 await loop.run()

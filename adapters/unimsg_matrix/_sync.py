@@ -12,6 +12,7 @@ import asyncio
 import logging
 import uuid
 from collections import deque
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -82,6 +83,8 @@ class SyncLoop:
         self._startup_invites: list[tuple[str, Any]] = []
         self._connection_events = 0
         self.keys = KeyRequests(session, self._convert)
+        #: Called with each sync's to-device events (interactive verification).
+        self.on_to_device: Callable[[list[Any]], Awaitable[None]] | None = None
 
     def _filter(self, limit: int) -> dict[str, Any]:
         return {
@@ -154,6 +157,8 @@ class SyncLoop:
             replay, self._replay = self._replay, None
             try:
                 events = await self._events(replay, self._since)
+                if self.on_to_device is not None:
+                    await self.on_to_device(replay.to_device_events)
             except (ConnectError, RemoteError) as exc:
                 # Filling a gap failed: the loop fetches the same span again.
                 log.debug("catching up failed (%s); syncing again", type(exc).__name__)
@@ -171,6 +176,8 @@ class SyncLoop:
                     failures = 0
                     await self._sink(self._connection(ConnectionState.CONNECTED, None))
                 events = await self._events(response, since)
+                if self.on_to_device is not None:
+                    await self.on_to_device(response.to_device_events)
             except AuthenticationError:
                 raise
             except RateLimitedError as exc:
