@@ -330,13 +330,43 @@ class MatrixAdapter:
         await live.session.maintain_keys()
         await live.loop.keys.ask()
 
+    async def identity(self, user: Address | str) -> str | None:
+        """``user``'s cross-signing master key (None without cross-signing), to compare."""
+        live = self._running()
+        cross = live.loop.keys.cross
+        return None if cross is None else await cross.master_of(self._user(user).id)
+
     async def trust(self, user: Address, fingerprint: str | None = None, /) -> None:
-        """The neutral form of `trust_devices`; ``fingerprint`` must match one of their devices."""
-        if fingerprint is not None and fingerprint not in (await self.devices(user)).values():
+        """Trust ``user``; with a ``fingerprint``, only if it is theirs.
+
+        The fingerprint is their cross-signing master key (`identity`): their
+        identity is then verified (signed with this account's user-signing key,
+        as an interactive verification does) and every device they sign is
+        trusted. Or the Ed25519 key of one of their devices (`devices`): their
+        current devices are trusted. Without a fingerprint, both happen to what
+        they have now.
+        """
+        address = self._user(user)
+        live = self._running()
+        # Our own identity is ours already; our devices are trusted as devices.
+        own = address.id == live.session.user_id
+        cross = None if own else live.loop.keys.cross
+        master = await self.identity(address) if cross is not None else None
+        if fingerprint is not None and fingerprint == master:
+            assert cross is not None and master is not None
+            await cross.sign_user(address.id, master)
+            await cross.refresh(address.id)
+            live.trust.pin(address.id)
+            return
+        if fingerprint is not None and fingerprint not in (await self.devices(address)).values():
             raise UnverifiedDevicesError(
-                f"no device of {user} has the fingerprint given; nothing was trusted", [user]
+                f"{fingerprint!r} is neither the cross-signing identity nor a device of "
+                f"{address}; nothing was trusted",
+                [address],
             )
-        await self.trust_devices(user)
+        if fingerprint is None and cross is not None and master is not None:
+            await cross.sign_user(address.id, master)
+        await self.trust_devices(address)
 
     def _user(self, user: Address | str) -> Address:
         address = Address.parse(

@@ -49,6 +49,11 @@ class CrossTrust:
         usk = keys.user_signing.public
         return signed_by(master_object, self._session.user_id, usk, usk)
 
+    async def master_of(self, user_id: str) -> str | None:
+        """``user_id``'s published master key, if their self-signing key carries its signature."""
+        identity = published_identity(await query_keys(self._session, user_id), user_id)
+        return identity[0] if identity is not None else None
+
     async def refresh(self, user_id: str) -> set[str]:
         """Mark ``user_id``'s cross-signed devices verified in nio; their ids."""
         olm = self._session.client.olm

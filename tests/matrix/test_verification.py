@@ -130,3 +130,25 @@ async def _request(peer: JsClient, user_id: str, device_id: str) -> Any:
                 raise
         await peer.call("user_devices", user_id=user_id)
         await anyio.sleep(0.2)
+
+
+async def test_trust_with_the_cross_signing_identity(
+    make_matrix_user: MakeUser, make_adapter: MakeAdapter, make_js_client: MakeJsClient
+) -> None:
+    bot_user, peer_user = await make_matrix_user(), await make_matrix_user()
+    bot = make_adapter(bot_user, trust_policy="strict")
+    peer = await make_js_client(peer_user)
+    await peer.call("bootstrap_cross_signing", password=peer_user.password)
+    address = Address.matrix(peer_user.user_id)
+    async with Client(bot) as client:
+        room = await shared_room(client, bot, peer)
+        identity = await bot.identity(address)
+        assert identity is not None and identity == await peer.master_key(peer_user.user_id)
+        with pytest.raises(UnverifiedDevicesError):
+            await client.trust(address, "AAAA" + identity[4:])
+        with pytest.raises(UnverifiedDevicesError):
+            await client.send(room, "not yet")
+        await client.trust(address, identity)
+        sent = await client.send(room, "trusted by identity")
+        seen = await peer.wait_event(room.id, event_id=sent.id)
+        assert seen["body"] == "trusted by identity", seen
