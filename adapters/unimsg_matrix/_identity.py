@@ -41,6 +41,7 @@ from ._crosssigning import (
 )
 from ._crypto_errors import (
     CrossSigningError,
+    RecoveryKeyError,
     RecoveryKeyRequiredError,
     SecretStorageError,
 )
@@ -152,7 +153,15 @@ class Identity:
         elif self.keys is None or self.keys.master.public != server_master:
             if recovery is None:
                 raise RecoveryKeyRequiredError(self._missing(server_master, fresh_store))
-            await self._restore_keys(recovery, published)
+            try:
+                await self._restore_keys(recovery, published)
+            except RecoveryKeyError:
+                if fresh_store:
+                    raise
+                raise RecoveryKeyError(
+                    f"{self._missing(server_master, fresh_store)}. The recovery key at hand "
+                    "is an older one"
+                ) from None
         published = await query_keys(session, user)
         if self.keys is None or not self.keys.matches(published, user):
             raise CrossSigningError(
@@ -187,6 +196,7 @@ class Identity:
                 )
             key_id = await storage.unlock(recovery)
         else:
+            key_id = None
             if recovery is None:
                 recovery = RecoveryKey.generate()
                 # Written before anything goes to the server: the operator never lacks it.
@@ -197,22 +207,22 @@ class Identity:
                     self.user_id,
                     self._recovery_path(),
                 )
-            key_id = await storage.create_default_key(recovery)
-        self.keys = CrossSigningKeys.generate()
-        self.backup_key = None
+        keys = CrossSigningKeys.generate()
+        # The first change on the server, and the one that may need the password: if it
+        # fails, nothing else was touched (secret storage included).
+        await upload_keys(session, keys, self._config.password)
+        self.keys, self.backup_key = keys, None
         self._save_local()
+        log.info("published cross-signing keys of %s (master %s)", self.user_id, keys.master.public)
+        if key_id is None:
+            key_id = await storage.create_default_key(recovery)
         for attr, name in CrossSigningKeys.SECRETS:
-            secret = getattr(self.keys, attr).seed_b64.encode()
-            await storage.put(name, secret, key_id, recovery)
-        await upload_keys(session, self.keys, self._config.password)
-        log.info(
-            "published cross-signing keys of %s (master %s)", self.user_id, self.keys.master.public
-        )
+            await storage.put(name, getattr(keys, attr).seed_b64.encode(), key_id, recovery)
         if self._config.key_backup:
             self.backup_key = BackupKey.generate()
             self._save_local()
             await storage.put(BACKUP_SECRET, self.backup_key.secret_b64.encode(), key_id, recovery)
-            await KeyBackup.create(session, self.backup_key, self.keys.master)
+            await KeyBackup.create(session, self.backup_key, keys.master)
 
     async def _restore_keys(self, recovery: RecoveryKey, published: dict[str, Any]) -> None:
         storage, user = self._storage, self.user_id

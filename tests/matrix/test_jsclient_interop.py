@@ -62,7 +62,7 @@ async def test_cross_signed_bot_shows_no_shield_and_keeps_its_master_key(
 ) -> None:
     bot_user, peer_user = await make_matrix_user(), await make_matrix_user()
     peer = await make_js_client(peer_user)
-    bot = make_adapter(bot_user, trust_policy="always")
+    bot = make_adapter(bot_user, trust_policy="always", cross_signing=True)
     async with Client(bot) as client:
         recovery = bot.take_recovery_key()
         assert recovery is not None and bot.take_recovery_key() is None
@@ -80,7 +80,7 @@ async def test_cross_signed_bot_shows_no_shield_and_keeps_its_master_key(
     assert master is not None and await peer.master_key(bot_user.user_id) == master
 
     # A restart keeps the identity: same master key, no new recovery key, no identity reset.
-    again = make_adapter(bot_user, trust_policy="always")
+    again = make_adapter(bot_user, trust_policy="always", cross_signing=True)
     async with Client(again) as client:
         assert again.take_recovery_key() is None
         assert again.cross_signing_key == master
