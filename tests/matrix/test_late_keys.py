@@ -29,7 +29,7 @@ async def test_key_of_a_message_sent_before_the_device_existed_arrives_later(
     tmp_path: Path,
 ) -> None:
     bot_user, peer_user = await make_matrix_user(), await make_matrix_user()
-    first = make_adapter(bot_user, trust_policy="always")
+    first = make_adapter(bot_user, trust_policy="always", cross_signing=True)
     peer = await make_js_client(peer_user)
     async with Client(first) as one:
         recovery_key = first.take_recovery_key()

@@ -30,7 +30,7 @@ async def test_sas_verification_completes_on_both_sides(
         shown.append(sas)
         return True
 
-    bot = make_adapter(bot_user, trust_policy="strict", verification=compare)
+    bot = make_adapter(bot_user, trust_policy="strict", verification=compare, cross_signing=True)
     peer = await make_js_client(peer_user)
     await peer.call("bootstrap_cross_signing", password=peer_user.password)
     async with Client(bot) as client:
@@ -136,7 +136,7 @@ async def test_trust_with_the_cross_signing_identity(
     make_matrix_user: MakeUser, make_adapter: MakeAdapter, make_js_client: MakeJsClient
 ) -> None:
     bot_user, peer_user = await make_matrix_user(), await make_matrix_user()
-    bot = make_adapter(bot_user, trust_policy="strict")
+    bot = make_adapter(bot_user, trust_policy="strict", cross_signing=True)
     peer = await make_js_client(peer_user)
     await peer.call("bootstrap_cross_signing", password=peer_user.password)
     address = Address.matrix(peer_user.user_id)
