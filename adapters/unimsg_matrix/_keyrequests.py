@@ -15,6 +15,7 @@ place); nio answers requests only from our own verified devices.
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from collections.abc import Callable
@@ -24,11 +25,12 @@ import attrs
 import nio
 from nio.crypto.key_request import OutgoingKeyRequest
 
-from unimsg import Event, UnimsgError
+from unimsg import Event, UndecryptableMessage, UnimsgError
 
 from ._backup import BackupKey, KeyBackup
 from ._crosstrust import CrossTrust
 from ._session import Session
+from ._store import write_private_json
 
 __all__ = ["BackupSource", "KeyRequests", "KeySource"]
 
@@ -37,6 +39,7 @@ log = logging.getLogger("unimsg.matrix")
 _MEGOLM = "m.megolm.v1.aes-sha2"
 #: Undecryptable events kept waiting for their key; the oldest are given up first.
 _WAITING = 2048
+_FILE = "key_requests.json"
 
 
 class KeySource(Protocol):
@@ -74,11 +77,49 @@ class KeyRequests:
         #: session id -> the events waiting for it, oldest first.
         self._waiting: dict[str, list[_Waiting]] = {}
         self._count = 0
+        #: Event id -> decrypted late, delivered, not yet acknowledged.
+        self._delivered: dict[str, _Waiting] = {}
         self._asked: set[str] = set()
         self.sources: list[KeySource] = []
         #: Cross-signing: our own devices signed by our identity are trusted.
         self.cross: CrossTrust | None = None
+        self._path = session.state.root / _FILE
+        self._dirty = False
         self._accept_from_creators()
+        self._load()
+
+    # -- what waits, kept across restarts ---------------------------------------------------------
+
+    def _load(self) -> None:
+        try:
+            entries = json.loads(self._path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError) as exc:
+            log.warning("ignoring unreadable %s: %s", self._path, type(exc).__name__)
+            return
+        for entry in entries if isinstance(entries, list) else []:
+            room_id = entry.get("room_id") if isinstance(entry, dict) else None
+            source = entry.get("event") if isinstance(entry, dict) else None
+            event = nio.MegolmEvent.from_dict(source) if isinstance(source, dict) else None
+            if isinstance(room_id, str) and isinstance(event, nio.MegolmEvent):
+                self.missing(room_id, event)
+        self._dirty = False
+
+    def _save(self) -> None:
+        items = [w for waiting in self._waiting.values() for w in waiting]
+        items += self._delivered.values()
+        # Only the encrypted events: what the homeserver holds anyway, no keys.
+        entries = [{"room_id": w.room_id, "event": w.event.source} for w in items]
+        write_private_json(self._path, entries, durable=False)
+        self._dirty = False
+
+    def acked(self, event: Event) -> None:
+        """The application handled ``event``: a late copy of it no longer needs keeping."""
+        if isinstance(event, UndecryptableMessage):
+            return
+        if self._delivered.pop(event.id, None) is not None:
+            self._save()
 
     def _accept_from_creators(self) -> None:
         """Take a requested key from the device that created its session, too.
@@ -111,8 +152,12 @@ class KeyRequests:
         """Remember an event delivered as undecryptable, to ask for its key after the sync."""
         if not event.session_id:
             return
-        self._waiting.setdefault(event.session_id, []).append(_Waiting(room_id, event))
+        waiting = self._waiting.setdefault(event.session_id, [])
+        if any(w.event.event_id == event.event_id for w in waiting):
+            return  # delivered again after a restart
+        waiting.append(_Waiting(room_id, event))
         self._count += 1
+        self._dirty = True
         while self._count > _WAITING:
             oldest = next(iter(self._waiting))
             self._count -= len(self._waiting.pop(oldest))
@@ -123,6 +168,8 @@ class KeyRequests:
 
     async def ask(self) -> None:
         """Request the keys of events that wait for one and were not asked for yet."""
+        if self._dirty:
+            self._save()
         new = [s for s in self._waiting if s not in self._asked]
         if new and self.cross is not None:
             # Forwarded keys are taken from our own devices only once they are trusted.
@@ -227,6 +274,7 @@ class KeyRequests:
             del self._waiting[session_id]
             self._count -= len(waiting)
             self._asked.discard(session_id)
+            self._dirty = True
             for item in waiting:
                 try:
                     decrypted = olm.decrypt_megolm_event(item.event, item.room_id)
@@ -235,5 +283,8 @@ class KeyRequests:
                     continue
                 converted = self._convert(item.room_id, decrypted)
                 if converted is not None:
+                    self._delivered[converted.id] = item
                     events.append(converted)
+        if self._dirty:
+            self._save()
         return events

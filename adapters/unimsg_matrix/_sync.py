@@ -238,6 +238,7 @@ class SyncLoop:
             await self._sink(event)
 
     def ack(self, event: Event) -> None:
+        self.keys.acked(event)
         entry = self._pending.get(id(event))
         if entry is None or entry[0] is not event:
             return

@@ -73,7 +73,7 @@ async def test_key_of_a_message_sent_before_the_device_existed_arrives_later(
             assert seen["shield"] == {"colour": "NONE", "reason": None}, seen
 
 
-async def test_own_devices_without_cross_signing_share_keys_once_trusted(
+async def test_own_devices_without_cross_signing_share_keys_once_trusted_across_restarts(
     make_matrix_user: MakeUser,
     make_adapter: MakeAdapter,
     make_js_client: MakeJsClient,
@@ -104,10 +104,15 @@ async def test_own_devices_without_cross_signing_share_keys_once_trusted(
             await _until_known(second, bot_user.user_id, first.device_id or "")
             # Neither device hands keys to (or takes them from) a device it does not trust.
             await inbox.none(MessageReceived, within=2.0)
+        # The second device restarts while it still waits for the key: it keeps waiting.
+        second = MatrixAdapter(second.config)
+        async with Client(second) as two:
+            inbox = EventWaiter(two, 30)
             await one.trust(Address.matrix(bot_user.user_id))
             await two.trust(Address.matrix(bot_user.user_id))
             late = await inbox.next(MessageReceived, lambda e: e.id == sent)
             assert late.text == text and late.encrypted
+            assert not [e for e in inbox.skipped if isinstance(e, UndecryptableMessage)]
 
 
 async def _until_known(adapter: MatrixAdapter, user_id: str, device_id: str) -> None:
