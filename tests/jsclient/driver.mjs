@@ -139,6 +139,9 @@ const commands = {
     },
 
     async bootstrap_cross_signing(args) {
+        // Our own published identity first: keys found in secret storage are imported
+        // only if they match it.
+        await crypto().userHasCrossSigningKeys(client.getUserId(), true);
         await crypto().bootstrapCrossSigning({ authUploadDeviceSigningKeys: authFor(args.password) });
         return { ready: await crypto().isCrossSigningReady() };
     },

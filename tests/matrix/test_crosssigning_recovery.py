@@ -98,6 +98,12 @@ async def test_new_machine_restores_identity_and_history_with_the_recovery_key(
         isinstance(storage["secrets"][n], dict) and storage["secrets"][n].get("length")
         for n in names
     ), storage
+    # It takes the bot's cross-signing keys from secret storage instead of making new
+    # ones, and then trusts the bot's backup: its auth data carries the master key's signature.
+    await own.call("bootstrap_cross_signing", password=bot_user.password)
+    assert await own.master_key(bot_user.user_id) == master
+    backup = await own.call("backup_info")
+    assert backup["trusted"] and backup["algorithm"].startswith("m.megolm_backup.v1"), backup
     restored = await own.call("restore_backup", recovery_key=recovery)
     assert restored["imported"] >= 1 and restored["total"] >= 1, restored
     [seen] = await own.call("history", room_id=room.id, body=before)
