@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -40,6 +41,8 @@ _MEGOLM = "m.megolm.v1.aes-sha2"
 #: Undecryptable events kept waiting for their key; the oldest are given up first.
 _WAITING = 2048
 _FILE = "key_requests.json"
+#: Seconds until the key sources (the backup) are looked at again for a missing key.
+_RETRY = (5.0, 30.0, 120.0, 600.0, 3600.0)
 
 
 class KeySource(Protocol):
@@ -80,6 +83,8 @@ class KeyRequests:
         #: Event id -> decrypted late, delivered, not yet acknowledged.
         self._delivered: dict[str, _Waiting] = {}
         self._asked: set[str] = set()
+        #: Session id -> (when to look in the key sources again, attempts so far).
+        self._retry: dict[str, tuple[float, int]] = {}
         self.sources: list[KeySource] = []
         #: Cross-signing: our own devices signed by our identity are trusted.
         self.cross: CrossTrust | None = None
@@ -177,24 +182,40 @@ class KeyRequests:
                 await self.cross.refresh(self._session.user_id)
             except UnimsgError as exc:
                 log.debug("checking our own devices failed: %s", exc)
+        now = time.monotonic()
         for session_id, waiting in list(self._waiting.items()):
+            first = waiting[0]
             if session_id in self._asked:
+                # Another device may put the key into the backup later.
+                due = self._retry.get(session_id)
+                if due is not None and now >= due[0] and not await self._from_sources(first):
+                    self._schedule(session_id, due[1] + 1, now)
                 continue
             self._asked.add(session_id)
-            first = waiting[0]
-            for source in self.sources:
-                try:
-                    if await source.fetch(first.room_id, session_id, first.event.sender_key):
-                        break
-                except UnimsgError as exc:
-                    log.debug("a key source failed for %s: %s", session_id, exc)
-            else:
-                try:
-                    await self._request(first.room_id, first.event)
-                except UnimsgError as exc:
-                    # Asked again at the next sync.
-                    self._asked.discard(session_id)
-                    log.debug("requesting the key of %s failed: %s", session_id, exc)
+            if await self._from_sources(first):
+                continue
+            self._schedule(session_id, 0, now)
+            try:
+                await self._request(first.room_id, first.event)
+            except UnimsgError as exc:
+                # Asked again at the next sync.
+                self._asked.discard(session_id)
+                log.debug("requesting the key of %s failed: %s", session_id, exc)
+
+    async def _from_sources(self, item: _Waiting) -> bool:
+        for source in self.sources:
+            try:
+                if await source.fetch(item.room_id, item.event.session_id, item.event.sender_key):
+                    return True
+            except UnimsgError as exc:
+                log.debug("a key source failed for %s: %s", item.event.session_id, exc)
+        return False
+
+    def _schedule(self, session_id: str, attempt: int, now: float) -> None:
+        if self.sources and attempt < len(_RETRY):
+            self._retry[session_id] = (now + _RETRY[attempt], attempt)
+        else:
+            self._retry.pop(session_id, None)
 
     async def _request(self, room_id: str, event: nio.MegolmEvent) -> None:
         olm = self._client.olm
@@ -274,6 +295,7 @@ class KeyRequests:
             del self._waiting[session_id]
             self._count -= len(waiting)
             self._asked.discard(session_id)
+            self._retry.pop(session_id, None)
             self._dirty = True
             for item in waiting:
                 try:

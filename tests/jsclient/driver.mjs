@@ -233,6 +233,18 @@ const commands = {
         return Object.fromEntries([...devices].map(([id, device]) => [id, device.getFingerprint()]));
     },
 
+    async set_device_verified(args) {
+        // Trust one device locally, as a user does after comparing its fingerprint.
+        await crypto().setDeviceVerified(args.user_id, args.device_id, args.verified ?? true);
+        return {};
+    },
+
+    async send_only_to_verified(args) {
+        // Element's "never send encrypted messages to unverified sessions".
+        crypto().globalBlacklistUnverifiedDevices = args.value ?? true;
+        return {};
+    },
+
     async keys_query(args) {
         // The raw answer of /keys/query, to compare cross-signing keys over time.
         return await client.http.authedRequest(sdk.Method.Post, "/keys/query", undefined, {

@@ -7,6 +7,7 @@ import uuid
 from pathlib import Path
 
 import anyio
+import attrs
 import pytest
 from unimsg_matrix import MatrixAdapter
 
@@ -14,7 +15,7 @@ from unimsg import Address, Client, MessageReceived, UndecryptableMessage
 from unimsg.testing._waiting import EventWaiter
 
 from .fixtures_adapter import MakeAdapter, MakeUser, make_adapter, store_root
-from .jsclient import MakeJsClient
+from .jsclient import JsClient, MakeJsClient
 from .test_jsclient_interop import shared_room
 
 __all__ = ["make_adapter", "store_root"]
@@ -119,4 +120,49 @@ async def _until_known(adapter: MatrixAdapter, user_id: str, device_id: str) -> 
     deadline = time.monotonic() + 15
     while device_id not in await adapter.devices(user_id):
         assert time.monotonic() < deadline, f"{device_id} never showed up"
+        await anyio.sleep(0.2)
+
+
+async def test_missing_key_found_in_the_backup_later(
+    make_matrix_user: MakeUser,
+    make_adapter: MakeAdapter,
+    make_js_client: MakeJsClient,
+    tmp_path: Path,
+) -> None:
+    bot_user, peer_user = await make_matrix_user(), await make_matrix_user()
+    first = make_adapter(bot_user, trust_policy="always", cross_signing=True)
+    peer = await make_js_client(peer_user)
+    second = MatrixAdapter(
+        homeserver=bot_user.homeserver,
+        user_id=bot_user.user_id,
+        password=bot_user.password,
+        store_path=tmp_path / "second-device",
+        sync_timeout_ms=2_000,
+        trust_policy="always",
+    )
+    async with Client(first) as one:
+        second = MatrixAdapter(attrs.evolve(second.config, recovery_key=first.take_recovery_key()))
+        room = await shared_room(one, first, peer)
+        # The peer sends only to devices it verified: the first one, not the second.
+        await _until_peer_knows(peer, bot_user.user_id, first.device_id or "")
+        await peer.call("set_device_verified", user_id=bot_user.user_id, device_id=first.device_id)
+        await peer.call("send_only_to_verified")
+        async with Client(second):
+            # The second device exists (with the backup key) and the peer knows it.
+            await _until_peer_knows(peer, bot_user.user_id, second.device_id or "")
+        text = f"withheld from the second device {uuid.uuid4().hex}"
+        sent = await peer.send(room.id, text)
+        await EventWaiter(one, 15).next(MessageReceived, lambda e: e.text == text)
+    # The first device stopped after backing the key up: nobody can forward it now.
+    async with Client(second) as two:
+        inbox = EventWaiter(two, 30)
+        missing = await inbox.next(UndecryptableMessage, lambda e: e.id == sent)
+        late = await inbox.next(MessageReceived, lambda e: e.id == sent)
+        assert late.text == text and late.conversation == missing.conversation
+
+
+async def _until_peer_knows(peer: JsClient, user_id: str, device_id: str) -> None:
+    deadline = time.monotonic() + 15
+    while device_id not in await peer.call("user_devices", user_id=user_id):
+        assert time.monotonic() < deadline, f"the peer never saw {device_id}"
         await anyio.sleep(0.2)
