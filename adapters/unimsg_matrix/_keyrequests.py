@@ -171,6 +171,14 @@ class KeyRequests:
     def waiting(self) -> int:
         return self._count
 
+    async def after_sync(self) -> list[Event]:
+        """Messages whose keys came late, decrypted; requests for keys still missing."""
+        await self.answer_own()
+        events = self.arrived()
+        await self.ask()
+        # A key source (the backup) may have had some at once.
+        return events + self.arrived()
+
     async def ask(self) -> None:
         """Request the keys of events that wait for one and were not asked for yet."""
         if self._dirty:

@@ -95,10 +95,9 @@ class SyncLoop:
     async def _sync(
         self, since: str | None, limit: int, timeout_ms: int, *, full_state: bool = False
     ) -> nio.SyncResponse:
-        # nio skips a response whose next_batch equals the last one it saw: right
-        # for an empty long poll, wrong for the start-up full-state sync, whose
-        # position is unchanged when nothing happened while we were away but
-        # whose room state nio has yet to load.
+        # nio skips a response whose next_batch equals the last one it saw: right for
+        # an empty long poll, wrong for the start-up full-state sync (nothing new since
+        # the saved position, but room state nio has yet to load).
         self._client.next_batch = None if full_state else since
         # nio puts no client-side limit on a full-state sync; a hung server must not hang us.
         deadline = timeout_ms / 1000 + self._config.request_timeout + 15
@@ -157,14 +156,12 @@ class SyncLoop:
             replay, self._replay = self._replay, None
             try:
                 events = await self._events(replay, self._since)
-                if self.on_to_device is not None:
-                    await self.on_to_device(replay.to_device_events)
             except (ConnectError, RemoteError) as exc:
                 # Filling a gap failed: the loop fetches the same span again.
                 log.debug("catching up failed (%s); syncing again", type(exc).__name__)
                 since = self._since
             else:
-                await self._deliver(events + await self._late_keys(), replay.next_batch)
+                await self._deliver(events + await self.keys.after_sync(), replay.next_batch)
         failures = 0
         while True:
             try:
@@ -176,8 +173,6 @@ class SyncLoop:
                     failures = 0
                     await self._sink(self._connection(ConnectionState.CONNECTED, None))
                 events = await self._events(response, since)
-                if self.on_to_device is not None:
-                    await self.on_to_device(response.to_device_events)
             except AuthenticationError:
                 raise
             except RateLimitedError as exc:
@@ -197,17 +192,9 @@ class SyncLoop:
             except UnimsgError as exc:
                 log.debug("key maintenance failed: %s", exc)
             events += await self._device_changes(before)
-            events += await self._late_keys()
+            events += await self.keys.after_sync()
             await self._deliver(events, response.next_batch)
             since = response.next_batch
-
-    async def _late_keys(self) -> list[Event]:
-        """Messages whose keys came late, decrypted; requests for keys still missing."""
-        await self.keys.answer_own()
-        events = self.keys.arrived()
-        await self.keys.ask()
-        # A key source (the backup) may have had some at once.
-        return events + self.keys.arrived()
 
     def _sync_timeout(self) -> int:
         return max(0, int(self._config.sync_timeout_ms))
@@ -257,6 +244,8 @@ class SyncLoop:
     # -- sync responses to events ---------------------------------------------------------------
 
     async def _events(self, response: nio.SyncResponse, since: str | None) -> list[Event]:
+        if self.on_to_device is not None:
+            await self.on_to_device(response.to_device_events)
         events: list[Event] = []
         for room_id, info in response.rooms.invite.items():
             events.extend(await self._invite(room_id, info))

@@ -1,21 +1,15 @@
 """Interactive verification (SAS, emoji or decimal) started by another client.
 
-The flow of the Matrix specification, to-device: ``request`` (them) ->
-``ready`` (us) -> ``start`` (them) -> ``accept`` (us) -> ``key`` both ways ->
-the short authentication string is compared -> ``mac`` both ways -> ``done``
-both ways. The verification policy decides whether the strings match: users
-on a list are accepted without asking, or an async callback is shown the emoji
-and numbers and answers yes or no.
-
-matrix-nio has a SAS class but no request/ready/done phase, no cross-signing
-key in the MAC and MACs in an encoding other clients do not use for the
-method it announces; so the adapter runs the protocol itself, on vodozemac's
-SAS primitive and nio's emoji table, and turns nio's own handling off.
-
-Our MAC covers this device's key and, with cross-signing, the account's
-master key: the other side then trusts the bot's identity, not just this
-device. Theirs is checked against their device key and, when present, their
-master key, which we then sign with our user-signing key.
+The specification's flow, device to device: ``request`` (them), ``ready`` (us),
+``start`` (them), ``accept`` (us), ``key`` both ways, the strings are compared,
+``mac`` both ways, ``done`` both ways. The ``verification`` policy decides
+whether the strings match: users on a list are accepted without asking, or an
+async callback is shown the emoji and answers. nio's own SAS lacks the
+request/ready/done phase and the cross-signing key in the MAC, and computes MACs
+in another encoding than the method it announces, so the protocol runs here, on
+vodozemac's SAS primitive and nio's emoji table, with nio's handling turned off.
+MACs cover the master keys both ways; a verified master key of another user is
+signed with our user-signing key.
 """
 
 from __future__ import annotations
@@ -24,6 +18,7 @@ import base64
 import hashlib
 import json
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -53,6 +48,8 @@ _EMOJI = [
     (symbol, {34: "Spanner", 36: "Thumbs Up", 53: "Aeroplane"}.get(index, name))
     for index, (symbol, name) in enumerate(NioSas.emoji)
 ]
+#: How long a verification may take in all, in seconds.
+_LIFETIME = 600.0
 #: How long the policy callback may take to answer, in seconds.
 _DECISION_TIMEOUT = 300.0
 
@@ -84,6 +81,7 @@ class _Flow:
     their_mac_ok: bool = False
     their_master: str | None = None
     done_sent: bool = False
+    started_at: float = attrs.Factory(time.monotonic)
 
 
 class Verifier:
@@ -117,6 +115,10 @@ class Verifier:
 
     async def handle(self, events: list[Any]) -> None:
         """Act on the verification messages of one sync's to-device events."""
+        # The specification lets either side give up after ten minutes.
+        expired = time.monotonic() - _LIFETIME
+        for txn in [t for t, flow in self._flows.items() if flow.started_at < expired]:
+            del self._flows[txn]
         for event in events:
             source = getattr(event, "source", None)
             if not isinstance(source, dict):
