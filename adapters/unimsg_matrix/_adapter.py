@@ -178,7 +178,7 @@ class MatrixAdapter:
                 else (lambda: None)
             )
             verifier = Verifier(session, self.config.verification, loop.keys.cross, master)
-            loop.on_to_device = verifier.handle
+            loop.on_to_device, loop.on_room_event = verifier.handle, verifier.room_event
             await loop.prime()
             self._live = _Live(session, rooms, outbox, trust, loop, identity)
             task_status.started()

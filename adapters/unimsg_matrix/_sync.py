@@ -83,8 +83,10 @@ class SyncLoop:
         self._startup_invites: list[tuple[str, Any]] = []
         self._connection_events = 0
         self.keys = KeyRequests(session, self._convert)
-        #: Called with each sync's to-device events (interactive verification).
+        #: Interactive verification: each sync's to-device events, and room events
+        #: (true if it took the event, which the application then does not see).
         self.on_to_device: Callable[[list[Any]], Awaitable[None]] | None = None
+        self.on_room_event: Callable[[str, Any], Awaitable[bool]] | None = None
 
     def _filter(self, limit: int) -> dict[str, Any]:
         return {
@@ -257,6 +259,8 @@ class SyncLoop:
             if info.timeline.limited and since and not joined_now and info.timeline.prev_batch:
                 timeline = await self._gap(room_id, info.timeline.prev_batch, since) + timeline
             for event in timeline:
+                if self.on_room_event is not None and await self.on_room_event(room_id, event):
+                    continue
                 converted = self._convert(room_id, event)
                 if converted is not None:
                     events.append(converted)

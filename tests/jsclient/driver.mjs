@@ -299,6 +299,14 @@ const commands = {
         return { request: id };
     },
 
+    async verify_request_dm(args) {
+        // Start an in-room verification of a user, as Element's "Verify" on a profile does.
+        const request = await crypto().requestVerificationDM(args.user_id, args.room_id);
+        const id = nextRequest++;
+        requests.set(id, request);
+        return { request: id };
+    },
+
     async verify_incoming(args) {
         // Wait for a verification request from args.user_id and accept it.
         const request = await until(`a verification request from ${args.user_id}`, args.timeout_ms ?? 15000, () =>

@@ -9,7 +9,8 @@ import anyio
 import pytest
 from unimsg_matrix import SasVerification
 
-from unimsg import Address, Client, UnverifiedDevicesError
+from unimsg import Address, Client, MessageReceived, UnknownEvent, UnverifiedDevicesError
+from unimsg.testing._waiting import EventWaiter
 
 from .fixtures_adapter import MakeAdapter, MakeUser, make_adapter, store_root
 from .jsclient import JsClient, JsClientError, MakeJsClient
@@ -20,8 +21,12 @@ __all__ = ["make_adapter", "store_root"]
 pytestmark = pytest.mark.asyncio
 
 
+@pytest.mark.parametrize("where", ["to-device", "in-room"])
 async def test_sas_verification_completes_on_both_sides(
-    make_matrix_user: MakeUser, make_adapter: MakeAdapter, make_js_client: MakeJsClient
+    make_matrix_user: MakeUser,
+    make_adapter: MakeAdapter,
+    make_js_client: MakeJsClient,
+    where: str,
 ) -> None:
     bot_user, peer_user = await make_matrix_user(), await make_matrix_user()
     shown: list[SasVerification] = []
@@ -40,8 +45,18 @@ async def test_sas_verification_completes_on_both_sides(
         before = await peer.call("user_status", user_id=bot_user.user_id)
         assert not before["cross_signing_verified"], before
 
-        request = await _request(peer, bot_user.user_id, bot.device_id or "")
+        inbox = EventWaiter(client, 15)
+        if where == "in-room":
+            request = await peer.call(
+                "verify_request_dm", user_id=bot_user.user_id, room_id=room.id
+            )
+        else:
+            request = await _request(peer, bot_user.user_id, bot.device_id or "")
         result = await peer.call("verify_sas", request=request["request"], start=True, wait=60)
+
+        # The verification's events are not the application's business.
+        await inbox.none(MessageReceived, within=1.0)
+        assert not [e for e in inbox.skipped if isinstance(e, UnknownEvent)], inbox.skipped
 
         # Both sides showed the same emoji and numbers, and both finished.
         assert result["done"], result
