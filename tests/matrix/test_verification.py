@@ -9,7 +9,13 @@ import anyio
 import pytest
 from unimsg_matrix import SasVerification
 
-from unimsg import Address, Client, MessageReceived, UnknownEvent, UnverifiedDevicesError
+from unimsg import (
+    Address,
+    Client,
+    MessageReceived,
+    UnknownEvent,
+    UnverifiedDevicesError,
+)
 from unimsg.testing._waiting import EventWaiter
 
 from .fixtures_adapter import MakeAdapter, MakeUser, make_adapter, store_root
