@@ -32,7 +32,7 @@ from ._address import Address
 from ._client import Client, Target
 from ._contacts import ContactBook
 from ._events import Event, MessageDeleted, MessageEdited, MessageReceived, ReactionReceived
-from ._exceptions import UsageError
+from ._exceptions import InvalidArgumentError, UsageError
 from ._lifecycle import Background
 from ._router import Contact
 from ._types import Content, SentMessage
@@ -55,7 +55,7 @@ class Context(Generic[E]):
 
     ``contact`` is the sender's entry in the bot's contact book and ``team``
     the conversation's, when known. Command handlers get ``command`` and
-    ``args`` (``!deploy staging`` gives ``"deploy"`` and ``["staging"]``);
+    ``args`` (``!deploy staging`` gives ``"deploy"`` and ``("staging",)``);
     pattern handlers get the regular expression's ``match``.
     """
 
@@ -64,7 +64,7 @@ class Context(Generic[E]):
     contact: Contact | None = None
     team: Contact | None = None
     command: str | None = None
-    args: list[str] = attrs.field(factory=list)
+    args: tuple[str, ...] = attrs.field(default=(), converter=tuple)
     match: re.Match[str] | None = None
 
     @property
@@ -83,14 +83,18 @@ class Context(Generic[E]):
         self,
         content: str | Content,
         *,
-        format: Literal["plain", "markdown"] = "plain",
+        format: Literal["plain", "markdown"] | None = None,
         quote: bool = True,
     ) -> SentMessage:
         """Answer in the event's conversation, over the network it came from."""
         return await self.client.reply(self.event, content, format=format, quote=quote)
 
     async def send(
-        self, to: Target, content: str, *, format: Literal["plain", "markdown"] = "plain"
+        self,
+        to: Target,
+        content: str | Content,
+        *,
+        format: Literal["plain", "markdown"] | None = None,
     ) -> SentMessage:
         """Send elsewhere, through the client's routes."""
         return await self.client.send(to, content, format=format)
@@ -184,9 +188,9 @@ class Bot(Background):
         reply_unknown: bool = True,
     ) -> None:
         if max_concurrency < 1:
-            raise ValueError("max_concurrency must be at least 1")
+            raise InvalidArgumentError("max_concurrency must be at least 1")
         if not prefix or prefix.isspace():
-            raise ValueError("the command prefix must be a visible character or word")
+            raise InvalidArgumentError("the command prefix must be a visible character or word")
         self.client = client
         self.prefix = prefix
         self.max_concurrency = max_concurrency
@@ -204,9 +208,9 @@ class Bot(Background):
         names = [n.lower() for n in (name, *aliases)]
         for n in names:
             if not n or any(c.isspace() for c in n):
-                raise ValueError(f"a command name is one word, not {n!r}")
+                raise InvalidArgumentError(f"a command name is one word, not {n!r}")
             if n in self._commands:
-                raise ValueError(f"the command {n!r} has a handler already")
+                raise InvalidArgumentError(f"the command {n!r} has a handler already")
 
         def register(handler: MessageHandler) -> MessageHandler:
             for n in names:

@@ -31,6 +31,7 @@ from ._events import Event, MessageDeleted, MessageEdited, MessageReceived, Reac
 from ._exceptions import (
     DeliveryError,
     EncryptionRequiredError,
+    InvalidArgumentError,
     NotFoundError,
     NotSupportedError,
     PermissionDeniedError,
@@ -77,7 +78,7 @@ class Relay:
         self.client = client
         self.a, self.b = Address.parse(a), Address.parse(b)
         if self.a == self.b:
-            raise ValueError("a relay needs two different conversations")
+            raise InvalidArgumentError("a relay needs two different conversations")
         self.store = store
         self.allow_downgrade = allow_downgrade
         self.name = name or f"{self.a} <-> {self.b}"
@@ -241,10 +242,10 @@ class RelayGroup(Background):
         self.client = client
         self.relays = tuple(relays)
         if any(r.client is not client for r in self.relays):
-            raise ValueError("every relay of a group must use the group's client")
+            raise InvalidArgumentError("every relay of a group must use the group's client")
         names = [r.name for r in self.relays]
         if len(set(names)) != len(names):
-            raise ValueError(f"relay names must differ, they share the id map: {names}")
+            raise InvalidArgumentError(f"relay names must differ, they share the id map: {names}")
         self._by_conversation: dict[Address, list[Relay]] = {}
         for relay in self.relays:
             for conversation in relay.conversations:
