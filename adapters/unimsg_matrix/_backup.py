@@ -58,15 +58,12 @@ class BackupKey:
     def secret_b64(self) -> str:
         return b64(self._secret.to_bytes())
 
-    def decrypt(self, data: dict[str, Any]) -> dict[str, Any]:
+    def decrypt(self, data: dict[str, Any]) -> Any:
+        """The session data as JSON (not checked: the caller reads the fields it needs)."""
         message = vodozemac.Message(
             unb64(data["ciphertext"]), unb64(data["mac"]), unb64(data["ephemeral"])
         )
-        plain = vodozemac.PkDecryption.from_key(self._secret).decrypt(message)
-        result = json.loads(plain)
-        if not isinstance(result, dict):
-            raise ValueError("not an object")
-        return result
+        return json.loads(vodozemac.PkDecryption.from_key(self._secret).decrypt(message))
 
     def __repr__(self) -> str:
         return f"<BackupKey {self.public}>"
@@ -86,19 +83,28 @@ def _encrypt(public: str, payload: dict[str, Any]) -> dict[str, str]:
     }
 
 
-def check_trusted(info: dict[str, Any], user_id: str, master_public: str) -> None:
-    """Raise unless the backup's auth data is signed by our master key."""
+def check_trusted(
+    info: dict[str, Any], user_id: str, master: SigningKey, devices: dict[str, Any]
+) -> None:
+    """Raise unless the backup's auth data is signed by our master key, or by one of our
+    devices that our self-signing key signed (``devices``: /keys/query's, already checked)."""
     auth = info.get("auth_data")
     version = info.get("version")
     if info.get("algorithm") != ALGORITHM or not isinstance(auth, dict):
         raise KeyBackupTrustError(
             f"the key backup version {version} uses {info.get('algorithm')!r}, not {ALGORITHM}"
         )
-    if not signed_by(auth, user_id, master_public, master_public):
-        raise KeyBackupTrustError(
-            f"the key backup version {version} on the server is not signed by this account's "
-            f"master key {master_public}: it was not made by this account and is not used"
-        )
+    if signed_by(auth, user_id, master.public, master.public):
+        return
+    for device_id, device in devices.items():
+        key = device.get("keys", {}).get(f"ed25519:{device_id}")
+        if isinstance(key, str) and signed_by(auth, user_id, device_id, key):
+            return
+    raise KeyBackupTrustError(
+        f"the key backup version {version} on the server is not signed by this account's "
+        f"master key {master.public} nor by one of its cross-signed devices: it was not "
+        "made by this account and is not used"
+    )
 
 
 class KeyBackup:
@@ -219,9 +225,6 @@ class KeyBackup:
 
     async def restore(self, key: BackupKey) -> tuple[int, int]:
         """Import every session of the backup into nio's store: (imported, total)."""
-        olm = self._session.client.olm
-        if olm is None:
-            return 0, 0
         path = f"{_KEYS}?version={quote(self.version)}"
         answer = await self._session.request("GET", path, None, "download the key backup")
         imported = total = 0
@@ -237,25 +240,27 @@ class KeyBackup:
         )
         return imported, total
 
-    async def fetch(self, key: BackupKey, room_id: str, session_id: str) -> bool:
-        """Import one session from the backup, if it holds it."""
-        path = f"{_KEYS}/{quote(room_id, safe='')}/{quote(session_id, safe='')}"
-        status, entry = await self._session.request_status(
-            "GET",
-            f"{path}?version={quote(self.version)}",
-            None,
-            f"look up a room key of {room_id} in the backup",
-            accept=frozenset({404}),
+    async def restore_session(self, key: BackupKey, room_id: str, session_id: str) -> bool:
+        """Fetch one session (a late or missing room key); whether a new one was imported."""
+        path = (
+            f"{_KEYS}/{quote(room_id, safe='')}/{quote(session_id, safe='')}"
+            f"?version={quote(self.version)}"
         )
-        if status == 404 or not self._import(key, room_id, session_id, entry):
+        status, entry = await self._session.request_status(
+            "GET", path, None, "fetch a room key from the backup", accept=frozenset({404})
+        )
+        if status == 404:
             return False
+        imported = self._import(key, room_id, session_id, entry)
         self._save()
-        return True
+        return imported
 
-    def _import(self, key: BackupKey, room_id: str, session_id: str, entry: Any) -> bool:
-        """Decrypt one backed-up session into nio's store; whether it was new."""
+    def _import(self, key: BackupKey, room_id: str, session_id: str, entry: object) -> bool:
         olm = self._session.client.olm
         if olm is None:
+            return False
+        if not isinstance(entry, dict):
+            log.warning("skipped backed-up room key %s of %s: not an object", session_id, room_id)
             return False
         try:
             data = key.decrypt(entry["session_data"])

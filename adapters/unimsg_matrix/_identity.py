@@ -169,7 +169,7 @@ class Identity:
             )
         await self._sign_device(published)
         if self._config.key_backup:
-            await self._setup_backup(recovery)
+            await self._setup_backup(recovery, published)
 
     def _missing(self, server_master: str, fresh_store: bool) -> str:
         where = (
@@ -280,7 +280,18 @@ class Identity:
         self.device_signed = True
         log.info("signed device %s of %s with its self-signing key", device_id, user)
 
-    async def _setup_backup(self, recovery: RecoveryKey | None) -> None:
+    def _signed_devices(self, published: dict[str, Any]) -> dict[str, Any]:
+        """Our devices that carry our self-signing key's signature."""
+        assert self.keys is not None
+        ssk, user = self.keys.self_signing, self.user_id
+        devices = published.get("device_keys", {}).get(user, {})
+        return {
+            device_id: device
+            for device_id, device in devices.items()
+            if isinstance(device, dict) and signed_by(device, user, ssk.public, ssk.public)
+        }
+
+    async def _setup_backup(self, recovery: RecoveryKey | None, published: dict[str, Any]) -> None:
         session, user = self._session, self.user_id
         assert self.keys is not None
         info = await KeyBackup.current(session)
@@ -297,7 +308,7 @@ class Identity:
             info = await KeyBackup.current(session)
             if info is None:
                 raise CrossSigningError("the homeserver lost the key backup it just created")
-        check_trusted(info, user, self.keys.master.public)
+        check_trusted(info, user, self.keys.master, self._signed_devices(published))
         public = info["auth_data"].get("public_key")
         version = info.get("version")
         if not isinstance(public, str) or not isinstance(version, str):
@@ -314,13 +325,16 @@ class Identity:
                     raise SecretStorageError(
                         f"the secret-storage entry {BACKUP_SECRET} does not hold a backup key"
                     ) from None
-                if candidate.public != public:
-                    raise SecretStorageError(
-                        f"the backup key in secret storage does not match backup version {version}"
+                if candidate.public == public:
+                    self.backup_key = candidate
+                    self._save_local()
+                    self.restored = await self.backup.restore(candidate)
+                else:
+                    log.warning(
+                        "the backup key in secret storage is not the key of backup version %s: "
+                        "new room keys are backed up, older ones are not restored",
+                        version,
                     )
-                self.backup_key = candidate
-                self._save_local()
-                self.restored = await self.backup.restore(candidate)
         if self.backup_key is None or self.backup_key.public != public:
             log.info(
                 "backing up room keys of %s to version %s without its private key: give the "

@@ -63,7 +63,7 @@ class BackupSource:
         self._key = key
 
     async def fetch(self, room_id: str, session_id: str, sender_key: str) -> bool:
-        return await self._backup.fetch(self._key, room_id, session_id)
+        return await self._backup.restore_session(self._key, room_id, session_id)
 
 
 @attrs.define(eq=False)

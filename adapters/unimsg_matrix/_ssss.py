@@ -38,10 +38,14 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def _unb64(text: object) -> bytes:
+def _unb64(text: object) -> bytes | None:
+    """The bytes of a base64 field, or None when it is missing or not base64."""
     if not isinstance(text, str):
-        raise ValueError("not a string")
-    return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+        return None
+    try:
+        return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+    except (ValueError, binascii.Error):
+        return None
 
 
 def _keys(key: bytes, name: str) -> tuple[bytes, bytes]:
@@ -65,10 +69,13 @@ def encrypt_secret(
 
 
 def decrypt_secret(key: bytes, name: str, entry: object) -> bytes | None:
-    """The plaintext, or None when the MAC does not match (wrong key or altered entry)."""
+    """The plaintext, or None when the entry is malformed or its MAC does not match
+    (wrong key or altered entry)."""
     if not isinstance(entry, dict):
-        raise ValueError("not an object")
+        return None
     iv, ciphertext, mac = (_unb64(entry.get(field)) for field in ("iv", "ciphertext", "mac"))
+    if iv is None or len(iv) != 16 or ciphertext is None or mac is None:
+        return None
     aes_key, mac_key = _keys(key, name)
     if not hmac.compare_digest(hmac.new(mac_key, ciphertext, sha256).digest(), mac):
         return None
@@ -85,13 +92,12 @@ def key_description(key: bytes, name: str | None = None) -> dict[str, str]:
 
 
 def _key_matches(key: bytes, description: dict[str, Any]) -> bool:
-    try:
-        iv = _unb64(description.get("iv"))
-        expected = _unb64(description.get("mac"))
-    except (ValueError, binascii.Error):
+    iv = _unb64(description.get("iv"))
+    expected = _unb64(description.get("mac"))
+    if iv is None or len(iv) != 16 or expected is None:
         return False
     ours = _unb64(encrypt_secret(key, "", _ZERO, iv)["mac"])
-    return hmac.compare_digest(ours, expected)
+    return ours is not None and hmac.compare_digest(ours, expected)
 
 
 class SecretStorage:
@@ -154,10 +160,7 @@ class SecretStorage:
             raise SecretStorageError(
                 f"the secret {name} is not encrypted with the default key {key_id}"
             )
-        try:
-            plaintext = decrypt_secret(key.key, name, entry)
-        except (ValueError, binascii.Error):
-            plaintext = None
+        plaintext = decrypt_secret(key.key, name, entry)
         if plaintext is None:
             raise SecretStorageError(
                 f"the secret-storage entry {name} is corrupted: its MAC does not match"

@@ -146,6 +146,20 @@ const commands = {
         return { ready: await crypto().isCrossSigningReady() };
     },
 
+    async setup_recovery(args) {
+        // What Element's "Set up recovery" does: cross-signing, secret storage, key backup.
+        const generated = await crypto().createRecoveryKeyFromPassphrase();
+        secretKey = generated.privateKey;
+        await crypto().bootstrapCrossSigning({ authUploadDeviceSigningKeys: authFor(args.password) });
+        await crypto().bootstrapSecretStorage({
+            createSecretStorageKey: async () => generated,
+            setupNewSecretStorage: true,
+            setupNewKeyBackup: true,
+        });
+        const master = await crypto().getCrossSigningKeyId();
+        return { recovery_key: generated.encodedPrivateKey, master };
+    },
+
     async create_room(args) {
         const initial_state = args.encrypted
             ? [{ type: "m.room.encryption", state_key: "", content: { algorithm: "m.megolm.v1.aes-sha2" } }]

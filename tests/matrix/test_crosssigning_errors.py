@@ -113,6 +113,32 @@ async def test_a_backup_not_signed_by_the_account_is_refused(
     assert current["version"] == version and current["auth_data"] == foreign["auth_data"]
 
 
+async def test_a_backup_signed_by_a_cross_signed_device_is_used(
+    make_matrix_user: Any, tmp_path: Path
+) -> None:
+    """As Element makes them: signed by the device that created the backup."""
+    user = await make_matrix_user()
+    store = tmp_path / "bot"
+    bot = bot_adapter(user, store)
+    public = base64.b64encode(secrets.token_bytes(32)).decode().rstrip("=")
+    async with Client(bot):
+        live = bot._live
+        assert live is not None
+        signature = live.session.client.olm.sign_json({"public_key": public})
+        device = live.session.device_id
+    auth = {"public_key": public, "signatures": {user.user_id: {f"ed25519:{device}": signature}}}
+    body = {"algorithm": "m.megolm_backup.v1.curve25519-aes-sha2", "auth_data": auth}
+    async with _api(user) as api:
+        created = await api.post("/room_keys/version", json=body)
+        assert created.status_code == 200, created.text
+    again = bot_adapter(user, store)
+    async with Client(again):
+        live = again._live
+        assert live is not None and live.identity is not None
+        assert live.identity.backup is not None
+        assert live.identity.backup.version == created.json()["version"]
+
+
 async def test_reset_replaces_the_identity_only_when_asked(
     make_matrix_user: Any, make_js_client: MakeJsClient, tmp_path: Path
 ) -> None:

@@ -37,17 +37,34 @@ def bot_adapter(user: RegisteredUser, store: Path, **settings: Any) -> MatrixAda
     )
 
 
-async def _backed_up(user: RegisteredUser, room_id: str) -> None:
+async def _backed_up(user: RegisteredUser, room_id: str, within: float = 15) -> None:
     headers = {"Authorization": f"Bearer {user.access_token}"}
     base = f"{user.homeserver}/_matrix/client/v3/room_keys"
     async with httpx.AsyncClient(headers=headers, timeout=30) as http:
         version = (await http.get(f"{base}/version")).json()["version"]
-        with anyio.fail_after(15):
+        with anyio.fail_after(within):
             while True:
                 keys = (await http.get(f"{base}/keys", params={"version": version})).json()
                 if keys.get("rooms", {}).get(room_id, {}).get("sessions"):
                     return
                 await anyio.sleep(0.2)
+
+
+async def _one_key_at_a_time(adapter: MatrixAdapter, room_id: str) -> None:
+    """A single room key comes back from the backup (the path of a late key)."""
+    live = adapter._live
+    assert live is not None and live.identity is not None
+    backup, key = live.identity.backup, live.identity.backup_key
+    assert backup is not None and key is not None
+    olm = live.session.client.olm
+    by_sender = olm.inbound_group_store[room_id]
+    sender, sessions = next((s, v) for s, v in by_sender.items() if v)
+    session_id = next(iter(sessions))
+    del sessions[session_id]
+    assert olm.inbound_group_store.get(room_id, sender, session_id) is None
+    assert await backup.restore_session(key, room_id, session_id) is True
+    assert olm.inbound_group_store.get(room_id, sender, session_id) is not None
+    assert await backup.restore_session(key, room_id, "no-such-session") is False
 
 
 async def _fails(adapter: MatrixAdapter) -> BaseException:
@@ -123,6 +140,7 @@ async def test_new_machine_restores_identity_and_history_with_the_recovery_key(
         assert old.encrypted and old.sender.id == peer_user.user_id
         state = await client.encryption_state(room)
         assert state.own_device_verified is True
+        await _one_key_at_a_time(moved, room.id)
         sent = await client.send(room, "from the new machine")
         seen = await peer.wait_event(room.id, event_id=sent.id)
         assert seen["shield"] == {"colour": "NONE", "reason": None}, seen
@@ -147,3 +165,34 @@ async def test_a_new_machine_without_the_recovery_key_says_what_is_missing(
     assert "recovery key" in text and "recovery_key_env" in text and str(master) in text
     peer = await make_js_client(await make_matrix_user())
     assert await peer.master_key(bot_user.user_id) == master
+
+
+async def test_the_bot_takes_over_an_identity_set_up_in_element(
+    make_matrix_user: Any, make_js_client: MakeJsClient, tmp_path: Path
+) -> None:
+    """The operator set the account up in Element (recovery key, backup), then runs the bot."""
+    bot_user, peer_user = await make_matrix_user(), await make_matrix_user()
+    element = await make_js_client(bot_user)
+    made = await element.call("setup_recovery", password=bot_user.password)
+    recovery, master = made["recovery_key"], made["master"]
+    peer = await make_js_client(peer_user)
+    room = await peer.create_room(invite=[bot_user.user_id])
+    await element.call("join", room_id=room)
+    await peer.call("wait_members", room_id=room, users=[bot_user.user_id])
+    before = f"before the bot {uuid.uuid4().hex}"
+    await peer.send(room, before)
+    seen = await element.wait_event(room, body=before)
+    assert not seen["undecryptable"], seen
+    await _backed_up(bot_user, room, within=30)
+
+    bot = bot_adapter(bot_user, tmp_path / "bot", recovery_key=recovery, replay_history=True)
+    async with Client(bot) as client:
+        assert bot.cross_signing_key == master and bot.take_recovery_key() is None
+        device = bot.device_id
+        old = await EventWaiter(client, 15).next(MessageReceived, lambda e: e.text == before)
+        assert old.encrypted and old.sender.id == peer_user.user_id
+        sent = await client.send(f"matrix:{room}", "the bot is here")
+        seen = await peer.wait_event(room, event_id=sent.id)
+        assert seen["shield"] == {"colour": "NONE", "reason": None}, seen
+    status = await element.device_status(bot_user.user_id, device or "")
+    assert status is not None and status["signed_by_owner"] and status["verified"], status
