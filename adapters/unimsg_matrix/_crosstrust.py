@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from unimsg import RemoteError
+from unimsg import Address, RemoteError, UnverifiedDevicesError
 
 from ._crosssigning import SIGNATURES_UPLOAD, public_key_of, query_keys, signed_by
 from ._identity import Identity
@@ -88,7 +88,10 @@ class CrossTrust:
         published = await query_keys(self._session, user_id)
         master_object = published.get("master_keys", {}).get(user_id)
         if not isinstance(master_object, dict) or public_key_of(master_object) != master:
-            raise ValueError(f"{user_id}'s master key is not {master}")
+            raise UnverifiedDevicesError(
+                f"{user_id}'s cross-signing identity is no longer {master}; nothing was trusted",
+                [Address.matrix(user_id)],
+            )
         body = {k: v for k, v in master_object.items() if k not in ("signatures", "unsigned")}
         signed = keys.user_signing.sign(body, self._session.user_id)
         await _upload_signature(self._session, user_id, master, signed)

@@ -93,13 +93,13 @@ class Flow:
     def public_key(self) -> str:
         return self.sas.public_key.to_base64()
 
-    def establish(self, their_key: str, own_user: str, own_device: str) -> SasVerification:
-        """Agree on the secret with their key; what both sides now show. ValueError if bad."""
+    def establish(self, their_key: str, own_user: str, own_device: str) -> SasVerification | None:
+        """Agree on the secret with their key; what both sides now show (None: not a key)."""
         try:
             key = vodozemac.Curve25519PublicKey.from_base64(their_key)
             self.established = self.sas.diffie_hellman(key)
-        except vodozemac.KeyException as exc:
-            raise ValueError("not a Curve25519 key") from exc
+        except (vodozemac.KeyException, ValueError):
+            return None
         me = f"{own_user}|{own_device}|{self.public_key}"
         them = f"{self.user_id}|{self.device_id}|{their_key}"
         data = self.established.bytes(

@@ -199,9 +199,8 @@ class Verifier:
         if flow.start is None or flow.established is not None or not isinstance(key, str):
             await self._fail(flow, "m.unexpected_message", "unexpected key")
             return
-        try:
-            shown = flow.establish(key, self._session.user_id, self._session.device_id)
-        except ValueError:
+        shown = flow.establish(key, self._session.user_id, self._session.device_id)
+        if shown is None:
             await self._fail(flow, "m.invalid_message", "not a Curve25519 key")
             return
         await self._send(flow, "key", {"key": flow.public_key})
