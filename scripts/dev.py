@@ -6,7 +6,7 @@
 Stdlib only, so that it runs on a machine with nothing but Python 3.11+.
 ``test`` runs ruff, mypy --strict, the docs build and pytest; it starts the
 test homeservers (scripts/synapse.py) unless they already run, and stops
-what it started.
+what it started, and installs the independent Matrix client (scripts/jsclient.py).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / ".venv"
 BIN = VENV / "bin"
 SYNAPSE = [sys.executable, str(ROOT / "scripts" / "synapse.py")]
+JSCLIENT = [sys.executable, str(ROOT / "scripts" / "jsclient.py")]
 
 
 def say(message: str) -> None:
@@ -64,6 +65,8 @@ def test(args: argparse.Namespace) -> int:
     started: list[str] = []
     if not args.no_synapse:
         run(*SYNAPSE, "install")
+        # The independent Matrix client (matrix-js-sdk) the end-to-end encryption tests drive.
+        run(*JSCLIENT, "install")
         for profile in ("relaxed", "stock", "faults"):
             if not _synapse_running(profile):
                 run(*SYNAPSE, "start", "--profile", profile)

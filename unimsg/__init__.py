@@ -7,10 +7,29 @@ application that never builds a bot or a relay never imports them.
 # Not ``typing.TYPE_CHECKING``: importing typing alone costs more than the rest of this file.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from ._adapter import Adapter, EventSink, OutgoingMessage
+    from ._adapter import Adapter, Configurable, EventSink, OutgoingMessage
     from ._address import Address, AddressKind
     from ._bot import Bot, Context
+    from ._capabilities import (
+        Feature,
+        HasFeatures,
+        SupportsAttachments,
+        SupportsConversationCreation,
+        SupportsConversations,
+        SupportsDeletes,
+        SupportsDirectory,
+        SupportsDisappearing,
+        SupportsEdits,
+        SupportsEncryption,
+        SupportsInvites,
+        SupportsMembership,
+        SupportsReactions,
+        SupportsReceipts,
+        SupportsTyping,
+        capabilities_of,
+    )
     from ._client import Client, EventStream
+    from ._config import Config, load_config
     from ._contacts import ContactBook
     from ._events import (
         ConnectionState,
@@ -34,6 +53,7 @@ if TYPE_CHECKING:
         AdapterNotFoundError,
         AuthenticationError,
         ClosedError,
+        ConfigError,
         ConnectError,
         DecryptionError,
         DeliveryError,
@@ -57,9 +77,10 @@ if TYPE_CHECKING:
     )
     from ._health import AdapterHealth
     from ._outbox import QueuedMessage
-    from ._registry import adapter_class, adapter_names
+    from ._registry import AdapterStatus, adapter_class, adapter_names, adapter_status
     from ._relay import Relay, RelayGroup
     from ._router import Contact, Route
+    from ._settings import settings_from_keywords, settings_from_table
     from ._store import MemoryStore, SqliteStore, Store
     from ._types import (
         Attachment,
@@ -83,6 +104,7 @@ __all__ = [
     "Adapter",
     "AdapterHealth",
     "AdapterNotFoundError",
+    "AdapterStatus",
     "Address",
     "AddressKind",
     "Attachment",
@@ -91,6 +113,9 @@ __all__ = [
     "Capabilities",
     "Client",
     "ClosedError",
+    "Config",
+    "ConfigError",
+    "Configurable",
     "ConnectError",
     "ConnectionState",
     "ConnectionStateChanged",
@@ -109,6 +134,8 @@ __all__ = [
     "Event",
     "EventSink",
     "EventStream",
+    "Feature",
+    "HasFeatures",
     "InvalidAddressError",
     "InvalidArgumentError",
     "InvalidContentError",
@@ -141,6 +168,19 @@ __all__ = [
     "SqliteStore",
     "Store",
     "StyleRange",
+    "SupportsAttachments",
+    "SupportsConversationCreation",
+    "SupportsConversations",
+    "SupportsDeletes",
+    "SupportsDirectory",
+    "SupportsDisappearing",
+    "SupportsEdits",
+    "SupportsEncryption",
+    "SupportsInvites",
+    "SupportsMembership",
+    "SupportsReactions",
+    "SupportsReceipts",
+    "SupportsTyping",
     "TextStyle",
     "TypingChanged",
     "UndecryptableMessage",
@@ -154,12 +194,18 @@ __all__ = [
     "__version__",
     "adapter_class",
     "adapter_names",
+    "adapter_status",
+    "capabilities_of",
+    "load_config",
+    "settings_from_keywords",
+    "settings_from_table",
 ]
 
 # Where each public name lives; ``__getattr__`` imports the module on first use.
 _EXPORTS: dict[str, tuple[str, ...]] = {
     "_adapter": (
         "Adapter",
+        "Configurable",
         "EventSink",
         "OutgoingMessage",
     ),
@@ -171,9 +217,31 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "Bot",
         "Context",
     ),
+    "_capabilities": (
+        "Feature",
+        "HasFeatures",
+        "SupportsAttachments",
+        "SupportsConversationCreation",
+        "SupportsConversations",
+        "SupportsDeletes",
+        "SupportsDirectory",
+        "SupportsDisappearing",
+        "SupportsEdits",
+        "SupportsEncryption",
+        "SupportsInvites",
+        "SupportsMembership",
+        "SupportsReactions",
+        "SupportsReceipts",
+        "SupportsTyping",
+        "capabilities_of",
+    ),
     "_client": (
         "Client",
         "EventStream",
+    ),
+    "_config": (
+        "Config",
+        "load_config",
     ),
     "_contacts": ("ContactBook",),
     "_events": (
@@ -198,6 +266,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "AdapterNotFoundError",
         "AuthenticationError",
         "ClosedError",
+        "ConfigError",
         "ConnectError",
         "DecryptionError",
         "DeliveryError",
@@ -222,8 +291,10 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "_health": ("AdapterHealth",),
     "_outbox": ("QueuedMessage",),
     "_registry": (
+        "AdapterStatus",
         "adapter_class",
         "adapter_names",
+        "adapter_status",
     ),
     "_relay": (
         "Relay",
@@ -232,6 +303,10 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "_router": (
         "Contact",
         "Route",
+    ),
+    "_settings": (
+        "settings_from_keywords",
+        "settings_from_table",
     ),
     "_store": (
         "MemoryStore",

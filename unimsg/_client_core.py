@@ -16,13 +16,14 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from ._adapter import Adapter
 from ._address import Address
+from ._capabilities import SupportsEncryption, capabilities_of
+from ._contacts import ContactBook
 from ._events import ConnectionState, Event
 from ._exceptions import (
     AdapterNotFoundError,
     ClosedError,
     EncryptionRequiredError,
     InvalidArgumentError,
-    NotSupportedError,
     RateLimitedError,
 )
 from ._health import AdapterHealth, _Health, event_key
@@ -55,6 +56,8 @@ class ClientCore:
     ``rate_limit_budget`` bounds how long (seconds) one call waits out rate
     limits before `RateLimitedError` reaches the caller; a retried send keeps
     its idempotency key, so it is never duplicated where the network can tell.
+    ``contacts`` is the application's `ContactBook`; bots and relays made on
+    this client name senders from it unless given their own.
     """
 
     def __init__(
@@ -65,6 +68,7 @@ class ClientCore:
         rate_limit_budget: float = 30.0,
         event_buffer: int = 1024,
         store: Store | str | os.PathLike[str] | None = None,
+        contacts: ContactBook | None = None,
     ) -> None:
         if not adapters:
             raise InvalidArgumentError("a Client needs at least one adapter")
@@ -72,7 +76,9 @@ class ClientCore:
         if len(set(names)) != len(names):
             raise InvalidArgumentError(f"two adapters for the same account: {names}")
         self._adapters = dict(zip(names, adapters, strict=True))
+        self._capabilities = {name: capabilities_of(a) for name, a in self._adapters.items()}
         self.routes = tuple(routes)
+        self.contacts = contacts if contacts is not None else ContactBook()
         self.require_encryption = require_encryption
         self.rate_limit_budget = rate_limit_budget
         self._event_buffer = event_buffer
@@ -200,6 +206,8 @@ class ClientCore:
         for route, adapter, identity in candidates:
             if not route.encrypted:
                 return adapter, identity
+            if not isinstance(adapter, SupportsEncryption):
+                continue
             state = await adapter.encryption_state(identity)
             if state.encrypted:
                 return adapter, identity
@@ -219,11 +227,6 @@ class ClientCore:
                 log.debug("rate limited; retrying in %.2fs", delay)
                 waited += delay
                 await anyio.sleep(delay)
-
-    @staticmethod
-    def _require(adapter: Adapter, feature: str) -> None:
-        if not getattr(adapter.capabilities, feature):
-            raise NotSupportedError(adapter.network, feature.replace("_", " "))
 
     # -- events ------------------------------------------------------------------------
 
@@ -287,7 +290,8 @@ class ClientCore:
         }
 
     def capabilities(self, network: str) -> Capabilities:
-        return self.adapter(network).capabilities
+        """What the adapter of ``network`` (or ``network:account``) supports."""
+        return self._capabilities[adapter_name(self.adapter(network))]
 
 
 class EventStream:

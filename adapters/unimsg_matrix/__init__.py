@@ -4,8 +4,8 @@
 settings. See docs/matrix.md.
 """
 
-from ._adapter import CAPABILITIES, MatrixAdapter
-from ._config import InvitePolicy, MatrixConfig, TrustPolicy
+from ._adapter import MatrixAdapter
+from ._config import InvitePolicy, MatrixConfig, MatrixSettings, TrustPolicy
 from ._crypto_errors import (
     CrossSigningError,
     KeyBackupTrustError,
@@ -16,12 +16,12 @@ from ._crypto_errors import (
 from ._verification_types import SasVerification, VerificationPolicy
 
 __all__ = [
-    "CAPABILITIES",
     "CrossSigningError",
     "InvitePolicy",
     "KeyBackupTrustError",
     "MatrixAdapter",
     "MatrixConfig",
+    "MatrixSettings",
     "RecoveryKeyError",
     "RecoveryKeyRequiredError",
     "SasVerification",

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 import anyio
 import attrs
@@ -15,13 +14,13 @@ from anyio.abc import TaskStatus
 from unimsg import (
     Address,
     Attachment,
-    Capabilities,
     ClosedError,
     Content,
     Conversation,
     EncryptionState,
     Event,
     EventSink,
+    Feature,
     MessageRef,
     NotSupportedError,
     OutgoingMessage,
@@ -29,9 +28,10 @@ from unimsg import (
     UnverifiedDevicesError,
     UsageError,
     UserInfo,
+    settings_from_keywords,
 )
 
-from ._config import MatrixConfig
+from ._config import MatrixConfig, MatrixSettings
 from ._convert import Converter
 from ._crosstrust import CrossTrust
 from ._identity import Identity, backup_loop, final_backup
@@ -44,28 +44,7 @@ from ._sync import SyncLoop
 from ._trust import Trust
 from ._verification import Verifier
 
-__all__ = ["CAPABILITIES", "MatrixAdapter"]
-
-CAPABILITIES = Capabilities(
-    markdown=True,
-    mentions=True,
-    replies=True,
-    reactions=True,
-    edits=True,
-    deletes=True,
-    threads=False,
-    typing=True,
-    receipts=True,
-    attachments=True,
-    disappearing_messages=False,
-    directory_search=True,
-    create_conversation=True,
-    invites=True,
-    encryption=True,
-    idempotent_sends=True,
-    # Text of a plaintext room; see docs/matrix.md for encrypted rooms.
-    max_message_bytes=60_000,
-)
+__all__ = ["MatrixAdapter"]
 
 
 def _require_asyncio(*, strict: bool) -> None:
@@ -104,10 +83,19 @@ class MatrixAdapter:
     reads a TOML table. See `MatrixConfig` for every setting.
     """
 
-    def __init__(self, config: MatrixConfig | None = None, /, **settings: Any) -> None:
+    # No threads yet, no disappearing messages (Matrix rooms have no expiration timer).
+    features: frozenset[Feature] = frozenset({"markdown", "mentions", "replies", "redelivery"})
+    #: Transaction ids: the homeserver answers a retried send with the first event.
+    idempotent_sends = True
+    #: Text of a plaintext room; see docs/matrix.md for encrypted rooms.
+    max_message_bytes: int | None = 60_000
+
+    def __init__(
+        self, config: MatrixConfig | None = None, /, **settings: Unpack[MatrixSettings]
+    ) -> None:
         _require_asyncio(strict=False)
         if config is None:
-            config = MatrixConfig(**settings)
+            config = settings_from_keywords(MatrixConfig, settings)
         elif settings:
             raise UsageError("give either a MatrixConfig or keyword settings, not both")
         self.config = config
@@ -133,10 +121,6 @@ class MatrixAdapter:
     @property
     def account(self) -> Address:
         return self._account
-
-    @property
-    def capabilities(self) -> Capabilities:
-        return CAPABILITIES
 
     @property
     def device_id(self) -> str | None:
@@ -277,12 +261,6 @@ class MatrixAdapter:
 
     async def encryption_state(self, address: Address) -> EncryptionState:
         return await self._running().rooms.encryption_state(address)
-
-    async def set_disappearing(self, conversation: Address, ttl: timedelta | None) -> None:
-        self._running()
-        raise NotSupportedError(
-            "matrix", "disappearing messages", "Matrix rooms have no expiration timer"
-        )
 
     # -- Matrix specifics -------------------------------------------------------------------------
 

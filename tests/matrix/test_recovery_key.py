@@ -75,11 +75,12 @@ def test_recovery_key_file(tmp_path: Path) -> None:
 def test_recovery_key_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     encoded = RecoveryKey(KEY).encoded
     monkeypatch.setenv("BOT_RECOVERY_KEY", encoded)
+    monkeypatch.setenv("BOT_PASSWORD", "p4ssword")
     adapter = MatrixAdapter.from_config(
         {
             "homeserver": "https://matrix.example.org",
             "user_id": "@bot:example.org",
-            "password": "p4ssword",
+            "password_env": "BOT_PASSWORD",
             "store_path": "store",
             "recovery_key_env": "BOT_RECOVERY_KEY",
             "recovery_key_path": "secrets/recovery.txt",
@@ -104,7 +105,7 @@ def test_recovery_key_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
             {
                 "homeserver": "https://h",
                 "user_id": "@a:h",
-                "password": "p",
+                "password_env": "BOT_PASSWORD",
                 "store_path": str(tmp_path),
                 "recovery_key_env": "NOT_SET_ANYWHERE",
             }
