@@ -6,7 +6,8 @@
 Stdlib only, so that it runs on a machine with nothing but Python 3.11+.
 ``test`` runs ruff, mypy --strict, the docs build and pytest; it starts the
 test homeservers (scripts/synapse.py) unless they already run, and stops
-what it started, and installs the independent Matrix client (scripts/jsclient.py).
+what it started, and installs the real signal-cli (scripts/signal_cli.py) and
+the independent Matrix client (scripts/jsclient.py).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / ".venv"
 BIN = VENV / "bin"
 SYNAPSE = [sys.executable, str(ROOT / "scripts" / "synapse.py")]
+SIGNAL_CLI = [sys.executable, str(ROOT / "scripts" / "signal_cli.py")]
 JSCLIENT = [sys.executable, str(ROOT / "scripts" / "jsclient.py")]
 
 
@@ -71,6 +73,9 @@ def test(args: argparse.Namespace) -> int:
             if not _synapse_running(profile):
                 run(*SYNAPSE, "start", "--profile", profile)
                 started.append(profile)
+    if not args.no_signal_cli:
+        # tests/signal_real starts its own daemons once per run; only the install is needed.
+        run(*SIGNAL_CLI, "install")
     try:
         say("ruff")
         run(BIN / "ruff", "check", ".")
@@ -108,6 +113,11 @@ def main() -> int:
         "--no-synapse",
         action="store_true",
         help="do not start Synapse (its tests are then skipped, or fail under CI)",
+    )
+    t.add_argument(
+        "--no-signal-cli",
+        action="store_true",
+        help="do not install signal-cli (its tests are then skipped, or fail under CI)",
     )
     t.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
     args = parser.parse_args()
