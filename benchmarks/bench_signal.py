@@ -241,8 +241,7 @@ def main() -> None:
         "unimsg / plain http.client, HTTP": rate("unimsg, HTTP")
         / rate("plain http.client loop, HTTP"),
         "client CPU unimsg / raw, TCP": cpu("unimsg, TCP") / cpu("raw JSON-RPC loop, TCP"),
-        "client CPU unimsg / raw httpx, HTTP": cpu("unimsg, HTTP")
-        / cpu("raw JSON-RPC loop, HTTP"),
+        "client CPU unimsg / raw httpx, HTTP": cpu("unimsg, HTTP") / cpu("raw JSON-RPC loop, HTTP"),
         "client CPU unimsg / plain http.client, HTTP": cpu("unimsg, HTTP")
         / cpu("plain http.client loop, HTTP"),
         f"unimsg HTTP {lanes} in flight / sequential": rate(f"unimsg, HTTP, {lanes} in flight")

@@ -53,6 +53,21 @@ def import_run(module: str) -> tuple[float, dict[str, float]]:
     return total, own
 
 
+_OVER = (
+    "import time, attrs, anyio; start = time.process_time(); from unimsg import Client; "
+    "print((time.process_time() - start) * 1000)"
+)
+
+
+def own_over_deps_ms() -> float:
+    """CPU ms of ``from unimsg import Client`` in a fresh interpreter that has already
+    imported attrs and anyio: what unimsg's own modules (and what only they pull in) cost."""
+    out = subprocess.run(
+        [sys.executable, "-c", _OVER], capture_output=True, text=True, check=True
+    ).stdout
+    return float(out)
+
+
 def breakdown(runs: list[dict[str, float]], top: int = 12) -> dict[str, float]:
     """Own time per package (unimsg per module), fastest run of each, largest first."""
     fastest: dict[str, float] = {}
@@ -135,6 +150,7 @@ def main() -> None:
         fastest[module] = min(total for total, _ in runs)
         if module == "unimsg":
             own_runs = [own for _, own in runs]
+    over = [own_over_deps_ms() for _ in range(max(args.repeat, 5))]
     ready = {"fake": median([anyio.run(fake_ready_ms) for _ in range(args.repeat)])}
 
     from bench_signal import emulator
@@ -159,6 +175,7 @@ def main() -> None:
         f"start-up, median of {args.repeat}",
         [
             *[(f"import {m}", ms, fastest[m]) for m, ms in imports.items()],
+            ("from unimsg import Client, over attrs+anyio (CPU)", median(over), min(over)),
             *[(f"Client ready: {k}", ms, "") for k, ms in ready.items()],
         ],
         ["what", "ms", "fastest ms"],
@@ -172,6 +189,7 @@ def main() -> None:
             "import_ms": imports,
             "import_fastest_ms": fastest,
             "import_unimsg_breakdown_ms": parts,
+            "client_over_attrs_anyio_cpu_ms": {"median": median(over), "fastest": min(over)},
             "ready_ms": ready,
             "imports_nio": nio,
         },

@@ -8,6 +8,7 @@ meet in `send_failure`.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -87,11 +88,19 @@ def recipient_address(value: Any) -> Address | None:
     for key, prefix in (("number", ""), ("uuid", ""), ("username", "u:")):
         text = value.get(key)
         if isinstance(text, str) and text:
-            try:
-                return Address.parse(f"signal:{prefix}{text}")
-            except InvalidAddressError:
-                continue
+            address = _address(prefix + text)
+            if address is not None:
+                return address
     return None
+
+
+@functools.lru_cache(maxsize=1024)
+def _address(text: str) -> Address | None:
+    # Every send's receipt names its recipients again; addresses are immutable.
+    try:
+        return Address.parse(f"signal:{text}")
+    except InvalidAddressError:
+        return None
 
 
 def _retry_after(item: dict[str, Any]) -> float | None:
