@@ -21,6 +21,7 @@ import httpx
 
 from unimsg import AuthenticationError, ConnectError, RemoteProtocolError
 
+from ._http_lane import LANE_ERRORS, HttpAnswer, HttpLane
 from ._jsonrpc import (
     ErrorResponse,
     JsonRpcConnection,
@@ -36,7 +37,6 @@ __all__ = ["Answer", "HttpSession", "LineSession"]
 
 log = logging.getLogger("unimsg.signal")
 Answer = Response | ErrorResponse
-_JSON = {"Content-Type": "application/json"}
 
 
 @attrs.define(eq=False)
@@ -217,15 +217,12 @@ class HttpSession:
         *,
         events_account: str | None = None,
         events_client: httpx.AsyncClient | None = None,
-        lanes: Sequence[httpx.AsyncClient] = (),
+        lanes: Sequence[HttpLane] = (),
     ) -> None:
         self._client = client
         self._events_client = events_client or client
-        # Concurrent requests take a client each. httpcore checks every connection
-        # of a pool on each request and again on each response, so one pool of N
-        # connections costs more CPU per request than N pools of one: with a
-        # shared pool, 16 requests in flight were slower than one at a time.
-        self._free = [client, *lanes]
+        # Concurrent requests take a lane each (a connection of its own).
+        self._free = list(lanes)
         self._slots = anyio.Semaphore(len(self._free), fast_acquire=True)
         self._codec = JsonRpcConnection()
         self._events_account = events_account
@@ -246,20 +243,15 @@ class HttpSession:
                 await slots.acquire()
             if waiting.cancelled_caught:
                 raise ConnectError(f"signal-cli did not answer {method} within {limit:g}s")
-        client = self._free.pop()
+        lane = self._free.pop()
         try:
-            response = await client.post(
-                "/api/v1/rpc",
-                content=body,
-                headers=_JSON,
-                timeout=httpx.Timeout(limit, connect=min(limit, 10.0)),
-            )
-        except httpx.TimeoutException as exc:
+            response = await lane.post(body, limit)
+        except TimeoutError as exc:
             raise ConnectError(f"signal-cli did not answer {method} within {limit:g}s") from exc
-        except httpx.TransportError as exc:
-            raise ConnectError(f"cannot reach signal-cli over HTTP: {exc}") from exc
+        except LANE_ERRORS as exc:
+            raise ConnectError(f"cannot reach signal-cli over HTTP: {exc!r}") from exc
         finally:
-            self._free.append(client)
+            self._free.append(lane)
             slots.release()
         _check_status(response, method)
         for event in decode_http_body(response.content):
@@ -304,7 +296,7 @@ class HttpSession:
         raise ConnectError("signal-cli closed the event stream")
 
 
-def _check_status(response: httpx.Response, what: str) -> None:
+def _check_status(response: httpx.Response | HttpAnswer, what: str) -> None:
     status = response.status_code
     if status in (200, 201):
         return

@@ -1,12 +1,15 @@
 """Byte streams to signal-cli: TCP, UNIX socket, and ``signal-cli jsonRpc`` as a child.
 
-HTTP needs no stream of its own: `http_client` configures an httpx client
-for ``daemon --http`` (httpx runs on asyncio and trio through anyio).
+Over HTTP, `http_client` configures an httpx client for ``daemon --http``'s
+check and event stream (httpx runs on asyncio and trio through anyio), and
+`http_lane` a lean connection for the JSON-RPC posts.
 """
 
 from __future__ import annotations
 
+import base64
 import logging
+import ssl
 import subprocess
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
@@ -18,12 +21,14 @@ import httpx
 from unimsg import ConnectError
 
 from ._config import Endpoint, SignalConfig
+from ._http_lane import HttpLane
 
 __all__ = [
     "HTTP_LANES",
     "STREAM_ERRORS",
     "ProcessStream",
     "http_client",
+    "http_lane",
     "open_line_stream",
     "stdio_command",
 ]
@@ -127,6 +132,27 @@ async def open_line_stream(config: SignalConfig) -> AsyncIterator[anyio.abc.Byte
 #: Requests over HTTP in flight at once, each on a client of its own. A
 #: single-threaded daemon gains nothing past a few.
 HTTP_LANES = 4
+
+
+def http_lane(config: SignalConfig) -> HttpLane:
+    """A lane for ``POST /api/v1/rpc``, with the same credentials as `http_client`."""
+    assert config.url.url is not None
+    url = httpx.URL(config.url.url)
+    headers = [("Accept", "application/json")]
+    if config.http_token is not None:
+        headers.append(("Authorization", f"Bearer {config.http_token}"))
+    elif config.http_username is not None:
+        pair = f"{config.http_username}:{config.http_password or ''}".encode()
+        headers.append(("Authorization", "Basic " + base64.b64encode(pair).decode()))
+    tls = ssl.create_default_context() if url.scheme == "https" else None
+    return HttpLane(
+        url.host,
+        url.port or (443 if tls is not None else 80),
+        url.path.rstrip("/") + "/api/v1/rpc",
+        headers,
+        tls=tls,
+        connect_timeout=config.connect_timeout,
+    )
 
 
 def http_client(config: SignalConfig) -> httpx.AsyncClient:
