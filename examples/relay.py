@@ -16,10 +16,8 @@ import argparse
 import anyio
 
 import unimsg
-from unimsg import Client, Contact, ContactBook, MessageReceived, Relay
-from unimsg._config import load_config
-from unimsg.testing import FakeNetwork
-from unimsg.testing._waiting import EventWaiter
+from unimsg import Client, Contact, ContactBook, MessageReceived, Relay, load_config
+from unimsg.testing import EventWaiter, FakeNetwork
 
 
 async def on_the_fake_network() -> None:

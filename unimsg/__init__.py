@@ -29,6 +29,7 @@ if TYPE_CHECKING:
         capabilities_of,
     )
     from ._client import Client, EventStream
+    from ._config import Config, load_config
     from ._contacts import ContactBook
     from ._events import (
         ConnectionState,
@@ -52,6 +53,7 @@ if TYPE_CHECKING:
         AdapterNotFoundError,
         AuthenticationError,
         ClosedError,
+        ConfigError,
         ConnectError,
         DecryptionError,
         DeliveryError,
@@ -75,9 +77,10 @@ if TYPE_CHECKING:
     )
     from ._health import AdapterHealth
     from ._outbox import QueuedMessage
-    from ._registry import adapter_class, adapter_names
+    from ._registry import AdapterStatus, adapter_class, adapter_names, adapter_status
     from ._relay import Relay, RelayGroup
     from ._router import Contact, Route
+    from ._settings import settings_from_keywords, settings_from_table
     from ._store import MemoryStore, SqliteStore, Store
     from ._types import (
         Attachment,
@@ -101,6 +104,7 @@ __all__ = [
     "Adapter",
     "AdapterHealth",
     "AdapterNotFoundError",
+    "AdapterStatus",
     "Address",
     "AddressKind",
     "Attachment",
@@ -109,6 +113,8 @@ __all__ = [
     "Capabilities",
     "Client",
     "ClosedError",
+    "Config",
+    "ConfigError",
     "Configurable",
     "ConnectError",
     "ConnectionState",
@@ -188,7 +194,11 @@ __all__ = [
     "__version__",
     "adapter_class",
     "adapter_names",
+    "adapter_status",
     "capabilities_of",
+    "load_config",
+    "settings_from_keywords",
+    "settings_from_table",
 ]
 
 # Where each public name lives; ``__getattr__`` imports the module on first use.
@@ -229,6 +239,10 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "Client",
         "EventStream",
     ),
+    "_config": (
+        "Config",
+        "load_config",
+    ),
     "_contacts": ("ContactBook",),
     "_events": (
         "ConnectionState",
@@ -252,6 +266,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "AdapterNotFoundError",
         "AuthenticationError",
         "ClosedError",
+        "ConfigError",
         "ConnectError",
         "DecryptionError",
         "DeliveryError",
@@ -276,8 +291,10 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "_health": ("AdapterHealth",),
     "_outbox": ("QueuedMessage",),
     "_registry": (
+        "AdapterStatus",
         "adapter_class",
         "adapter_names",
+        "adapter_status",
     ),
     "_relay": (
         "Relay",
@@ -286,6 +303,10 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "_router": (
         "Contact",
         "Route",
+    ),
+    "_settings": (
+        "settings_from_keywords",
+        "settings_from_table",
     ),
     "_store": (
         "MemoryStore",

@@ -17,6 +17,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from ._adapter import Adapter
 from ._address import Address
 from ._capabilities import SupportsEncryption, capabilities_of
+from ._contacts import ContactBook
 from ._events import ConnectionState, Event
 from ._exceptions import (
     AdapterNotFoundError,
@@ -55,6 +56,8 @@ class ClientCore:
     ``rate_limit_budget`` bounds how long (seconds) one call waits out rate
     limits before `RateLimitedError` reaches the caller; a retried send keeps
     its idempotency key, so it is never duplicated where the network can tell.
+    ``contacts`` is the application's `ContactBook`; bots and relays made on
+    this client name senders from it unless given their own.
     """
 
     def __init__(
@@ -65,6 +68,7 @@ class ClientCore:
         rate_limit_budget: float = 30.0,
         event_buffer: int = 1024,
         store: Store | str | os.PathLike[str] | None = None,
+        contacts: ContactBook | None = None,
     ) -> None:
         if not adapters:
             raise InvalidArgumentError("a Client needs at least one adapter")
@@ -74,6 +78,7 @@ class ClientCore:
         self._adapters = dict(zip(names, adapters, strict=True))
         self._capabilities = {name: capabilities_of(a) for name, a in self._adapters.items()}
         self.routes = tuple(routes)
+        self.contacts = contacts if contacts is not None else ContactBook()
         self.require_encryption = require_encryption
         self.rate_limit_budget = rate_limit_budget
         self._event_buffer = event_buffer

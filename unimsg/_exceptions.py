@@ -8,7 +8,8 @@
     │   ├── NoRouteError            no route fits the target
     │   ├── NotSupportedError       the network or adapter lacks the feature
     │   ├── ClosedError             the client or adapter is not open
-    │   └── AdapterNotFoundError    unknown adapter name or missing extra
+    │   ├── AdapterNotFoundError    unknown adapter name or missing extra
+    │   └── ConfigError             bad configuration (also a ValueError); one line per problem
     ├── RemoteError                 the network or the daemon did it
     │   ├── ConnectError            cannot reach it, or the connection dropped
     │   ├── AuthenticationError     credentials refused
@@ -85,6 +86,40 @@ class ClosedError(UsageError):
 
 class AdapterNotFoundError(UsageError):
     """No adapter of that name is installed, or the client holds none of that name."""
+
+
+class ConfigError(UsageError, ValueError):
+    """Settings or a configuration file that cannot work; ``problems`` lists each one.
+
+    Each problem is ``(path, message)``: ``path`` names the table and key
+    (``routes[1].encryptd``), empty for the whole file. ``str()`` gives one line
+    per problem, prefixed by the file's name when the problems come from a file.
+    """
+
+    def __init__(
+        self, problems: str | Sequence[tuple[str, str]], *, source: str | None = None
+    ) -> None:
+        self.problems = (("", problems),) if isinstance(problems, str) else tuple(problems)
+        self.source = source
+        super().__init__("\n".join(self.lines()))
+
+    def lines(self) -> list[str]:
+        """One line per problem: ``source: path: message``."""
+        return [
+            ": ".join(part for part in (self.source, path, message) if part)
+            for path, message in self.problems
+        ]
+
+    def within(self, prefix: str, *, source: str | None = None) -> ConfigError:
+        """The same problems, their paths under ``prefix`` (``adapters[0]``)."""
+        moved = [(_join(prefix, path), message) for path, message in self.problems]
+        return ConfigError(moved, source=source or self.source)
+
+
+def _join(prefix: str, path: str) -> str:
+    if not prefix or not path:
+        return prefix or path
+    return f"{prefix}{path}" if path.startswith("[") else f"{prefix}.{path}"
 
 
 class RemoteError(UnimsgError):

@@ -82,7 +82,7 @@ class Relay:
         self.store = store
         self.allow_downgrade = allow_downgrade
         self.name = name or f"{self.a} <-> {self.b}"
-        self.contacts = contacts if contacts is not None else ContactBook()
+        self.contacts = contacts if contacts is not None else client.contacts
         self._map: IdMap | None = None
         self._protect: dict[Address, bool] = {}
         self._group: RelayGroup | None = None

@@ -5,6 +5,12 @@ settings. See docs/matrix.md.
 """
 
 from ._adapter import MatrixAdapter
-from ._config import InvitePolicy, MatrixConfig, TrustPolicy
+from ._config import InvitePolicy, MatrixConfig, MatrixSettings, TrustPolicy
 
-__all__ = ["InvitePolicy", "MatrixAdapter", "MatrixConfig", "TrustPolicy"]
+__all__ = [
+    "InvitePolicy",
+    "MatrixAdapter",
+    "MatrixConfig",
+    "MatrixSettings",
+    "TrustPolicy",
+]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 import anyio
 import attrs
@@ -28,9 +28,10 @@ from unimsg import (
     UnverifiedDevicesError,
     UsageError,
     UserInfo,
+    settings_from_keywords,
 )
 
-from ._config import MatrixConfig
+from ._config import MatrixConfig, MatrixSettings
 from ._convert import Converter
 from ._outbox import Outbox
 from ._rooms import Rooms
@@ -83,10 +84,12 @@ class MatrixAdapter:
     #: Text of a plaintext room; see docs/matrix.md for encrypted rooms.
     max_message_bytes: int | None = 60_000
 
-    def __init__(self, config: MatrixConfig | None = None, /, **settings: Any) -> None:
+    def __init__(
+        self, config: MatrixConfig | None = None, /, **settings: Unpack[MatrixSettings]
+    ) -> None:
         _require_asyncio(strict=False)
         if config is None:
-            config = MatrixConfig(**settings)
+            config = settings_from_keywords(MatrixConfig, settings)
         elif settings:
             raise UsageError("give either a MatrixConfig or keyword settings, not both")
         self.config = config

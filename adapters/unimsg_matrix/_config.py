@@ -5,13 +5,13 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 import attrs
 
-from unimsg import Address, InvalidAddressError, UsageError
+from unimsg import Address, InvalidAddressError, UsageError, settings_from_table
 
-__all__ = ["InvitePolicy", "MatrixConfig", "TrustPolicy"]
+__all__ = ["InvitePolicy", "MatrixConfig", "MatrixSettings", "TrustPolicy"]
 
 TrustPolicy = Literal["strict", "tofu", "always"]
 InvitePolicy = Literal["never", "always"] | frozenset[str]
@@ -105,35 +105,32 @@ class MatrixConfig:
     def from_mapping(
         cls, table: Mapping[str, Any], *, base_dir: Path | None = None
     ) -> MatrixConfig:
-        """Build from a TOML/JSON table; ``*_env`` keys name environment variables.
+        """Build from a TOML/JSON table, strictly; `unimsg.ConfigError` lists every problem.
 
-        ``password_env = "MATRIX_PASSWORD"`` reads the password from that
-        variable, so that secrets stay out of configuration files. A relative
+        Secrets come from the environment: ``password_env = "MATRIX_PASSWORD"``
+        reads the password from that variable (``access_token_env`` likewise);
+        a password or token written in the table is refused. A relative
         ``store_path`` is taken relative to ``base_dir`` (the file's folder).
         """
-        values = dict(table)
-        # The [[adapters]] table of a unimsg.toml names its adapter; that key is not ours.
-        values.pop("type", None)
-        if isinstance(values.get("store_path"), str):
-            store = Path(values["store_path"]).expanduser()
-            if base_dir is not None and not store.is_absolute():
-                store = base_dir / store
-            values["store_path"] = store
-        for secret in ("password", "access_token"):
-            env = values.pop(f"{secret}_env", None)
-            if env is None:
-                continue
-            if env not in os.environ:
-                raise UsageError(f"{secret}_env names {env!r}, but that variable is not set")
-            values[secret] = os.environ[env]
-        policy = values.get("invite_policy")
-        if isinstance(policy, list):
-            values["invite_policy"] = frozenset(policy)
-        known = {field.name for field in attrs.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise UsageError(f"unknown Matrix settings: {', '.join(unknown)}")
-        try:
-            return cls(**values)
-        except TypeError as exc:
-            raise UsageError(f"incomplete Matrix settings: {exc}") from None
+        return settings_from_table(
+            cls, table, secrets=("password", "access_token"), base_dir=base_dir
+        )
+
+
+class MatrixSettings(TypedDict, total=False):
+    """The keyword arguments of ``MatrixAdapter(...)``: `MatrixConfig`'s fields."""
+
+    homeserver: str
+    user_id: str
+    store_path: str | os.PathLike[str]
+    password: str | None
+    access_token: str | None
+    device_id: str | None
+    device_name: str
+    replay_history: bool
+    invite_policy: str | Iterable[str]
+    trust_policy: TrustPolicy
+    request_timeout: float
+    sync_timeout_ms: int
+    timeline_limit: int
+    max_backoff: float

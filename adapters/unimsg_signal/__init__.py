@@ -8,7 +8,7 @@ Run the daemon with ``--receive-mode=manual``; docs/signal.md has the details.
 """
 
 from ._adapter import SignalAdapter
-from ._config import Endpoint, SignalConfig, TrustPolicy
+from ._config import Endpoint, SignalConfig, SignalOptions, TrustPolicy
 from ._errors import CaptchaRequiredError
 
 __all__ = [
@@ -16,5 +16,6 @@ __all__ = [
     "Endpoint",
     "SignalAdapter",
     "SignalConfig",
+    "SignalOptions",
     "TrustPolicy",
 ]

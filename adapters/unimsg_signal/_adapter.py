@@ -9,7 +9,7 @@ import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 import anyio
 import attrs
@@ -38,7 +38,7 @@ from unimsg import (
     UsageError,
 )
 
-from ._config import SignalConfig
+from ._config import SignalConfig, SignalOptions
 from ._convert import Context, convert, is_group_update, when
 from ._directory import SignalDirectory
 from ._link import Link
@@ -74,7 +74,7 @@ class SignalAdapter(SignalDirectory):
 
     @classmethod
     def create(
-        cls, account: str, url: str = "tcp://127.0.0.1:7583", **options: Any
+        cls, account: str, url: str = "tcp://127.0.0.1:7583", **options: Unpack[SignalOptions]
     ) -> SignalAdapter:
         return cls(SignalConfig.create(account, url, **options))
 
