@@ -17,9 +17,11 @@ from contextlib import asynccontextmanager, suppress
 import anyio
 import anyio.abc
 import httpx
+import sniffio
 
 from unimsg import ConnectError
 
+from . import _asyncio_stream
 from ._config import Endpoint, SignalConfig
 from ._http_lane import HttpLane
 
@@ -105,10 +107,16 @@ async def open_line_stream(config: SignalConfig) -> AsyncIterator[anyio.abc.Byte
         with anyio.fail_after(config.connect_timeout):
             if endpoint.kind == "tcp":
                 assert endpoint.host is not None and endpoint.port is not None
-                stream = await anyio.connect_tcp(endpoint.host, endpoint.port)
+                if sniffio.current_async_library() == "asyncio":
+                    stream = await _asyncio_stream.connect_tcp(endpoint.host, endpoint.port)
+                else:
+                    stream = await anyio.connect_tcp(endpoint.host, endpoint.port)
             elif endpoint.kind == "unix":
                 assert endpoint.path is not None
-                stream = await anyio.connect_unix(endpoint.path)
+                if sniffio.current_async_library() == "asyncio":
+                    stream = await _asyncio_stream.connect_unix(endpoint.path)
+                else:
+                    stream = await anyio.connect_unix(endpoint.path)
             elif endpoint.kind == "stdio":
                 command = stdio_command(endpoint, config.account, config.multi_account)
                 log.debug("starting %s", command[0])
