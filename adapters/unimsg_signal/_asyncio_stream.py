@@ -22,7 +22,7 @@ import anyio
 import anyio.abc
 import anyio.lowlevel
 
-__all__ = ["connect_tcp", "connect_unix"]
+__all__ = ["AsyncioStream", "connect_tcp", "connect_unix"]
 
 # Read ahead at most this much before pausing the transport.
 _HIGH_WATER = 1024 * 1024
@@ -80,7 +80,7 @@ class _Protocol(asyncio.Protocol):
             waiter.set_result(None)
 
 
-class _Stream(anyio.abc.ByteStream):
+class AsyncioStream(anyio.abc.ByteStream):
     def __init__(self, transport: asyncio.Transport, protocol: _Protocol) -> None:
         self._transport = transport
         self._protocol = protocol
@@ -125,6 +125,14 @@ class _Stream(anyio.abc.ByteStream):
             if protocol.error is not None:
                 raise anyio.BrokenResourceError from protocol.error
 
+    def send_nowait(self, item: bytes) -> bool:
+        """Write ``item`` now if the transport takes it without waiting; ``False`` (and
+        nothing written) when ``send`` would have to wait or fail."""
+        if self._closed or self._protocol.eof or self._protocol.writable is not None:
+            return False
+        self._transport.write(item)
+        return True
+
     async def send_eof(self) -> None:
         if self._transport.can_write_eof():
             self._transport.write_eof()
@@ -138,7 +146,7 @@ class _Stream(anyio.abc.ByteStream):
         await anyio.lowlevel.checkpoint()
 
 
-async def connect_tcp(host: str, port: int) -> anyio.abc.ByteStream:
+async def connect_tcp(host: str, port: int) -> AsyncioStream:
     loop = asyncio.get_running_loop()
     transport, protocol = await loop.create_connection(
         _Protocol, host, port, happy_eyeballs_delay=0.25
@@ -146,10 +154,10 @@ async def connect_tcp(host: str, port: int) -> anyio.abc.ByteStream:
     sock: Any = transport.get_extra_info("socket")
     if sock is not None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return _Stream(transport, protocol)
+    return AsyncioStream(transport, protocol)
 
 
-async def connect_unix(path: str) -> anyio.abc.ByteStream:
+async def connect_unix(path: str) -> AsyncioStream:
     loop = asyncio.get_running_loop()
     transport, protocol = await loop.create_unix_connection(_Protocol, path)
-    return _Stream(transport, protocol)
+    return AsyncioStream(transport, protocol)

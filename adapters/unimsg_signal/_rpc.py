@@ -68,6 +68,8 @@ class LineSession:
         self, stream: anyio.abc.ByteStream, on_notification: Callable[[Notification], None]
     ) -> None:
         self._stream = stream
+        # Streams that can write without waiting let an idle connection skip the writer.
+        self._send_nowait: Callable[[bytes], bool] | None = getattr(stream, "send_nowait", None)
         self._on_notification = on_notification
         self._codec = JsonRpcConnection()
         self._pending: dict[int | str, _Waiter] = {}
@@ -180,11 +182,15 @@ class LineSession:
         deadline = anyio.current_time() + limit
         waiter = self._pending[rid] = _Waiter(deadline)
         try:
-            self._lines.append(line)
             wake = self._wake
-            if wake is not None:
-                self._wake = None
-                wake.set()
+            if wake is not None and self._send_nowait is not None and self._send_nowait(line):
+                # The writer is idle and the transport takes the line at once: no task hop.
+                pass
+            else:
+                self._lines.append(line)
+                if wake is not None:
+                    self._wake = None
+                    wake.set()
             if deadline < self._watching_until:
                 self._watching_until = -math.inf
                 self._nudge.set()

@@ -85,3 +85,23 @@ async def test_unix_socket(tmp_path: Path) -> None:
         assert await stream.receive() == b"hi\n"
         await stream.aclose()
         tg.cancel_scope.cancel()
+
+
+@pytest.mark.anyio
+async def test_send_nowait_writes_at_once_and_refuses_when_closed() -> None:
+    async def echo(peer: anyio.abc.SocketStream) -> None:
+        async with peer:
+            await peer.send(await peer.receive())
+
+    async with (
+        await anyio.create_tcp_listener(local_host="127.0.0.1") as listener,
+        anyio.create_task_group() as tg,
+    ):
+        tg.start_soon(listener.serve, echo)
+        port = listener.extra(anyio.abc.SocketAttribute.local_port)
+        stream = await _asyncio_stream.connect_tcp("127.0.0.1", port)
+        assert stream.send_nowait(b"now\n")
+        assert await stream.receive() == b"now\n"
+        await stream.aclose()
+        assert not stream.send_nowait(b"late\n")
+        tg.cancel_scope.cancel()
