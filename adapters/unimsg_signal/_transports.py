@@ -164,7 +164,8 @@ def http_lane(config: SignalConfig) -> HttpLane:
 
 
 def http_client(config: SignalConfig) -> httpx.AsyncClient:
-    """An httpx client for ``daemon --http`` with keep-alive and any proxy credentials."""
+    """An httpx client for ``daemon --http``'s check and event stream, with the
+    reverse proxy's credentials if any."""
     headers = {"Accept": "application/json"}
     auth: httpx.Auth | None = None
     if config.http_token is not None:
@@ -177,6 +178,7 @@ def http_client(config: SignalConfig) -> httpx.AsyncClient:
         headers=headers,
         auth=auth,
         timeout=httpx.Timeout(config.request_timeout, connect=config.connect_timeout),
-        # One connection, kept alive: concurrency comes from several clients (HttpSession).
         limits=httpx.Limits(max_connections=1, max_keepalive_connections=1, keepalive_expiry=30.0),
+        # The lanes connect directly: the event stream must reach the same daemon.
+        trust_env=False,
     )
