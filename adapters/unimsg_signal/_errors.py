@@ -95,6 +95,11 @@ def recipient_address(value: Any) -> Address | None:
 
 
 @functools.lru_cache(maxsize=1024)
+def _delivered(recipient: Address) -> RecipientResult:
+    return RecipientResult(recipient=recipient, status=SendStatus.DELIVERED)
+
+
+@functools.lru_cache(maxsize=1024)
 def _address(text: str) -> Address | None:
     # Every send's receipt names its recipients again; addresses are immutable.
     try:
@@ -120,6 +125,11 @@ def parse_results(result: Any, fallback: Address) -> tuple[RecipientResult, ...]
         if not isinstance(item, dict):
             continue
         kind = item.get("type")
+        if kind == "SUCCESS" and "retryAfterSeconds" not in item:
+            # Nearly every answer: delivered, nothing more to read.
+            who = recipient_address(item.get("recipientAddress")) or fallback
+            out.append(_delivered(who))
+            continue
         status = _STATUS.get(kind if isinstance(kind, str) else "", SendStatus.NETWORK_FAILURE)
         token = item.get("token")
         if status is SendStatus.RATE_LIMITED and isinstance(token, str) and token:
