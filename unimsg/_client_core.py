@@ -24,6 +24,7 @@ from ._exceptions import (
     ClosedError,
     EncryptionRequiredError,
     InvalidArgumentError,
+    OutcomeUnknownError,
     RateLimitedError,
 )
 from ._health import AdapterHealth, _Health, event_key
@@ -221,6 +222,8 @@ class ClientCore:
             try:
                 return await call()
             except RateLimitedError as exc:
+                if isinstance(exc, OutcomeUnknownError):
+                    raise  # part of it may have gone out: retrying could duplicate
                 delay = exc.retry_after if exc.retry_after is not None else math.inf
                 if waited + delay > self.rate_limit_budget:
                     raise

@@ -17,6 +17,8 @@
     │   │                           subclass it with network detail, e.g. a captcha)
     │   ├── RemoteProtocolError     it answered something we cannot read
     │   ├── NotFoundError           unknown conversation, message or user
+    │   │   └── UnknownIdentityError no identity key of that person is known yet
+    │   ├── OutcomeUnknownError     sent, but whether it took effect is unknown
     │   ├── PermissionDeniedError   not allowed in that conversation
     │   └── DeliveryError           the send failed for every recipient
     │       ├── UnregisteredRecipientError
@@ -151,6 +153,23 @@ class RemoteProtocolError(RemoteError):
 
 class NotFoundError(RemoteError):
     """The conversation, message or user does not exist (or is not visible)."""
+
+
+class UnknownIdentityError(NotFoundError):
+    """No identity key of that person is known yet, so there is nothing to trust.
+
+    Keys are learned from the first message exchanged (or a profile fetch).
+    """
+
+
+class OutcomeUnknownError(RemoteError):
+    """The request went out, but whether it took effect is unknown.
+
+    Raised when the answer was lost (a timeout or a dropped connection after
+    the request was written) or the server failed part-way (some recipients
+    may have the message). On networks without idempotent sends (Signal) a
+    retry can deliver a second copy: check before sending again.
+    """
 
 
 class PermissionDeniedError(RemoteError):

@@ -92,6 +92,20 @@ class MatrixConfig:
     timeline_limit: int = 50
     #: Longest wait between reconnection attempts, in seconds.
     max_backoff: float = 30.0
+    #: Make and publish cross-signing keys on the first start and sign this device with
+    #: them, so that other clients show it as verified by its owner (docs/matrix.md).
+    cross_signing: bool = True
+    #: Back up room keys to the server (only with ``cross_signing``).
+    key_backup: bool = True
+    #: The account's recovery key, for a new machine or a wiped store.
+    recovery_key: str | None = attrs.field(default=None, repr=_secret_repr)
+    #: Where the first start writes a new recovery key (0600); default
+    #: ``store_path / "recovery-key.txt"``. Move it off the machine afterwards.
+    recovery_key_path: Path | None = attrs.field(
+        default=None, converter=attrs.converters.optional(Path)
+    )
+    #: Replace the account's cross-signing keys, secret storage and backup.
+    reset_cross_signing: bool = False
 
     def __attrs_post_init__(self) -> None:
         if self.password is None and self.access_token is None:
@@ -100,6 +114,8 @@ class MatrixConfig:
             raise UsageError("an access_token belongs to one device: give its device_id as well")
         if self.timeline_limit < 1:
             raise UsageError("timeline_limit must be at least 1")
+        if self.reset_cross_signing and not self.cross_signing:
+            raise UsageError("reset_cross_signing needs cross_signing = true")
 
     @classmethod
     def from_mapping(
@@ -108,12 +124,13 @@ class MatrixConfig:
         """Build from a TOML/JSON table, strictly; `unimsg.ConfigError` lists every problem.
 
         Secrets come from the environment: ``password_env = "MATRIX_PASSWORD"``
-        reads the password from that variable (``access_token_env`` likewise);
+        reads the password from that variable (``access_token_env`` and
+        ``recovery_key_env`` likewise);
         a password or token written in the table is refused. A relative
         ``store_path`` is taken relative to ``base_dir`` (the file's folder).
         """
         return settings_from_table(
-            cls, table, secrets=("password", "access_token"), base_dir=base_dir
+            cls, table, secrets=("password", "access_token", "recovery_key"), base_dir=base_dir
         )
 
 
@@ -134,3 +151,8 @@ class MatrixSettings(TypedDict, total=False):
     sync_timeout_ms: int
     timeline_limit: int
     max_backoff: float
+    cross_signing: bool
+    key_backup: bool
+    recovery_key: str | None
+    recovery_key_path: str | os.PathLike[str] | None
+    reset_cross_signing: bool

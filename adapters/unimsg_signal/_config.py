@@ -140,6 +140,9 @@ class SignalConfig:
     #: The HTTP event stream sends a keep-alive every 15 s; silence longer than this is a
     #: dead stream and triggers a reconnect.
     keepalive_timeout: float = 45.0
+    #: Envelopes read from the daemon but not yet taken by the application; when this
+    #: many wait, the adapter stops reading (the daemon's connection slows down).
+    event_buffer: int = 256
     min_backoff: float = 0.5
     max_backoff: float = 30.0
     #: After this many seconds without a connection, ``run`` gives up with ConnectError
@@ -153,6 +156,8 @@ class SignalConfig:
     def __attrs_post_init__(self) -> None:
         if self.request_timeout <= 0 or self.connect_timeout <= 0:
             raise UsageError("timeouts must be positive")
+        if self.event_buffer < 1:
+            raise UsageError("event_buffer must be at least 1")
         if self.min_backoff <= 0 or self.max_backoff < self.min_backoff:
             raise UsageError("need 0 < min_backoff <= max_backoff")
 
@@ -222,6 +227,7 @@ class SignalOptions(TypedDict, total=False):
     attachment_timeout: float
     connect_timeout: float
     keepalive_timeout: float
+    event_buffer: int
     min_backoff: float
     max_backoff: float
     give_up_after: float | None

@@ -64,10 +64,14 @@ class HttpLane:
         self._path = path
         self._stream: anyio.abc.ByteStream | None = None
         self._h11 = h11.Connection(h11.CLIENT)
+        #: Whether the last post's request started on its way: it may have reached the
+        #: server (and taken effect) even if no answer came.
+        self.sent = False
 
     async def post(self, body: bytes, limit: float) -> HttpAnswer:
         """The answer to ``body``; `TimeoutError` after ``limit`` seconds, or one of
         `LANE_ERRORS`. A connection the server closed while idle is replaced first."""
+        self.sent = False
         with anyio.fail_after(limit):
             try:
                 stream = await self._connected()
@@ -104,6 +108,7 @@ class HttpLane:
         headers = [*self._head, ("Content-Length", str(len(body)))]
         request = h11.Request(method="POST", target=self._path, headers=headers)
         parts = (conn.send(request), conn.send(h11.Data(data=body)), conn.send(h11.EndOfMessage()))
+        self.sent = True
         await stream.send(b"".join(part for part in parts if part))
         status, chunks = 0, []
         while True:
