@@ -19,6 +19,8 @@ import anyio
 import anyio.abc
 import h11
 
+from unimsg import ConnectError
+
 __all__ = ["LANE_ERRORS", "HttpAnswer", "HttpLane"]
 
 #: Whatever a broken connection or a garbled answer raises; the lane is reset.
@@ -28,6 +30,7 @@ LANE_ERRORS = (
     anyio.BrokenResourceError,
     anyio.ClosedResourceError,
     h11.ProtocolError,
+    ConnectError,
 )
 
 
@@ -122,7 +125,7 @@ class HttpLane:
             elif isinstance(event, h11.EndOfMessage):
                 break
             elif isinstance(event, h11.ConnectionClosed):
-                raise anyio.EndOfStream
+                raise ConnectError("signal-cli closed the connection before its answer ended")
             # InformationalResponse (100 Continue) needs nothing.
         if conn.our_state is h11.DONE and conn.their_state is h11.DONE:
             conn.start_next_cycle()
