@@ -2,9 +2,10 @@
 
 from ._adapter import Adapter, EventSink, OutgoingMessage
 from ._address import Address, AddressKind
-from ._bot import Bot, Context
+from ._bot import Bot
 from ._client import Client, EventStream
 from ._contacts import ContactBook
+from ._context import Context
 from ._events import (
     ConnectionState,
     ConnectionStateChanged,
@@ -27,6 +28,7 @@ from ._exceptions import (
     AdapterNotFoundError,
     AuthenticationError,
     ClosedError,
+    ConcurrentReaderError,
     ConnectError,
     DecryptionError,
     DeliveryError,
@@ -41,6 +43,7 @@ from ._exceptions import (
     RateLimitedError,
     RemoteError,
     RemoteProtocolError,
+    StoreVersionError,
     UnimsgError,
     UnregisteredRecipientError,
     UntrustedIdentityError,
@@ -50,9 +53,10 @@ from ._exceptions import (
 from ._health import AdapterHealth
 from ._outbox import QueuedMessage
 from ._registry import adapter_class, adapter_names
-from ._relay import Relay, RelayGroup
+from ._relay import Relay
 from ._router import Contact, Route
-from ._store import MemoryStore, SqliteStore, Store
+from ._sqlite import SqliteStore
+from ._store import MemoryStore, OutboxEntry, Store
 from ._types import (
     Attachment,
     Capabilities,
@@ -83,6 +87,7 @@ __all__ = [
     "Capabilities",
     "Client",
     "ClosedError",
+    "ConcurrentReaderError",
     "ConnectError",
     "ConnectionState",
     "ConnectionStateChanged",
@@ -114,6 +119,7 @@ __all__ = [
     "NoRouteError",
     "NotFoundError",
     "NotSupportedError",
+    "OutboxEntry",
     "OutgoingMessage",
     "PermissionDeniedError",
     "QueuedMessage",
@@ -123,7 +129,6 @@ __all__ = [
     "ReceiptReceived",
     "RecipientResult",
     "Relay",
-    "RelayGroup",
     "RemoteError",
     "RemoteProtocolError",
     "Route",
@@ -131,6 +136,7 @@ __all__ = [
     "SentMessage",
     "SqliteStore",
     "Store",
+    "StoreVersionError",
     "StyleRange",
     "TextStyle",
     "TypingChanged",

@@ -7,7 +7,9 @@
     │   ├── NoRouteError            no route fits the target
     │   ├── NotSupportedError       the network or adapter lacks the feature
     │   ├── ClosedError             the client or adapter is not open
-    │   └── AdapterNotFoundError    unknown adapter name or missing extra
+    │   ├── AdapterNotFoundError    unknown adapter name or missing extra
+│   ├── ConcurrentReaderError   a second reader of one client's events
+│   └── StoreVersionError       the store was written by a newer unimsg
     ├── RemoteError                 the network or the daemon did it
     │   ├── ConnectError            cannot reach it, or the connection dropped
     │   ├── AuthenticationError     credentials refused
@@ -79,6 +81,18 @@ class ClosedError(UsageError):
 
 class AdapterNotFoundError(UsageError):
     """No adapter of that name is installed."""
+
+
+class ConcurrentReaderError(UsageError):
+    """A client's events already have a reader (a bot, an ``events()`` loop).
+
+    Two readers would each get part of the stream and acknowledge what the
+    other has not handled; one reader per client, with handlers on a `Bot`.
+    """
+
+
+class StoreVersionError(UsageError):
+    """The store's schema is newer than this unimsg understands; upgrade unimsg."""
 
 
 class RemoteError(UnimsgError):

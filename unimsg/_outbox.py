@@ -23,7 +23,7 @@ from ._adapter import Adapter, OutgoingMessage
 from ._address import Address
 from ._exceptions import ConnectError, RateLimitedError, RemoteProtocolError
 from ._serialize import content_from_json, content_to_json
-from ._store import Store
+from ._store import OutboxEntry, Store
 from ._types import SentMessage
 
 __all__ = ["Outbox", "QueuedMessage"]
@@ -86,11 +86,11 @@ class Outbox:
     async def run(self, *, task_status: TaskStatus[None]) -> None:
         async with anyio.create_task_group() as tg:
             self._tg = tg
-            for key, lane, payload in self._store.outbox_pending():
-                item = _decode(key, lane, payload)
+            for entry in await self._store.outbox_pending():
+                item = _decode(entry)
                 if item is None:
-                    log.error("dropping unreadable outbox entry %s", key)
-                    self._store.outbox_remove(key)
+                    log.error("dropping unreadable outbox entry %s", entry.key)
+                    await self._store.outbox_remove(entry.key)
                     continue
                 await self._dispatch(item)
             task_status.started()
@@ -100,7 +100,7 @@ class Outbox:
         key = message.idempotency_key
         lane = f"{adapter_name}\x1f{message.to}"
         item = _Item(key, lane, adapter_name, message)
-        self._store.outbox_add(key, lane, _encode(item))
+        await self._store.outbox_add(OutboxEntry(key=key, lane=lane, payload=_encode(item)))
         queued = self._waiters.setdefault(key, QueuedMessage(key))
         await self._dispatch(item)
         return queued
@@ -142,10 +142,10 @@ class Outbox:
                 continue
             except Exception as exc:
                 log.error("outbox send %s failed for good: %s", item.key, type(exc).__name__)
-                self._store.outbox_remove(item.key)
+                await self._store.outbox_remove(item.key)
                 self._finish(item.key, exc)
                 return
-            self._store.outbox_remove(item.key)
+            await self._store.outbox_remove(item.key)
             self._finish(item.key, sent)
             return
 
@@ -171,15 +171,16 @@ def _encode(item: _Item) -> str:
     )
 
 
-def _decode(key: str, lane: str, payload: str) -> _Item | None:
+def _decode(entry: OutboxEntry) -> _Item | None:
+    key = entry.key
     try:
-        data = json.loads(payload)
+        data = json.loads(entry.payload)
         message = OutgoingMessage(
             to=Address.parse(data["to"]),
             content=content_from_json(data["content"]),
             idempotency_key=key,
             require_encryption=bool(data.get("require_encryption", False)),
         )
-        return _Item(key, lane, str(data["adapter"]), message)
+        return _Item(key, entry.lane, str(data["adapter"]), message)
     except (ValueError, KeyError, TypeError):
         return None

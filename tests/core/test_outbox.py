@@ -90,7 +90,8 @@ async def test_queued_sends_survive_a_restart(fake_network: FakeNetwork, tmp_pat
         Client(b) as cb,
     ):
         assert await texts(cb, 2) == ["written down", "and this"]
-    assert unimsg.SqliteStore(db).outbox_pending() == []
+    async with unimsg.SqliteStore(db) as store:
+        assert await store.outbox_pending() == []
 
 
 async def test_permanent_failures_reach_the_waiter(fake_network: FakeNetwork) -> None:
@@ -99,4 +100,4 @@ async def test_permanent_failures_reach_the_waiter(fake_network: FakeNetwork) ->
         queued = await ca.enqueue("signal:+15550000099", "nobody home")
         with pytest.raises(unimsg.UnregisteredRecipientError):
             await queued.delivered()
-        assert ca.store.outbox_pending() == []
+        assert await ca.store.outbox_pending() == []

@@ -33,7 +33,7 @@ async def main(record_path: Path, store: Path, to: str, enqueue: int) -> None:
             sent = await waiting.delivered()
             record.write(f"sent s{i} {sent.id}")
         # The store has no change notification; the outbox empties within seconds.
-        while client.store.outbox_pending():  # noqa: ASYNC110
+        while await client.store.outbox_pending():  # noqa: ASYNC110
             await anyio.sleep(0.02)
         record.write("drained")
 
