@@ -37,12 +37,17 @@ class Config:
     routes: tuple[Route, ...] = ()
     contacts: ContactBook = attrs.field(factory=ContactBook)
     require_encryption: bool = False
+    #: The client's store (``[client] store``, an SQLite file), else memory only.
+    store: Path | None = None
     #: The shared in-process network of ``type = "fake"`` adapters, if any.
     fake_network: Any = None
 
     def client(self) -> Client:
         return Client(
-            *self.adapters, routes=self.routes, require_encryption=self.require_encryption
+            *self.adapters,
+            routes=self.routes,
+            require_encryption=self.require_encryption,
+            store=self.store,
         )
 
     def target(self, name: str) -> Address | Contact:
@@ -96,10 +101,14 @@ def parse_config(data: Mapping[str, Any], *, base_dir: Path = Path()) -> Config:
     except ValueError as exc:
         raise ConfigError(f"contacts: {exc}") from exc
     options = data.get("client", {})
+    store = options.get("store")
+    if store is not None and not isinstance(store, str):
+        raise ConfigError("[client] store is a file path, e.g. store = 'state.db'")
     return Config(
         adapters=tuple(adapters),
         routes=routes,
         contacts=contacts,
         require_encryption=bool(options.get("require_encryption", False)),
+        store=None if store is None else base_dir / Path(store).expanduser(),
         fake_network=fake_network,
     )
