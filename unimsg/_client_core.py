@@ -103,11 +103,18 @@ class ClientCore(Background):
         stack.push_async_callback(self.store.close)
         tg = await stack.enter_async_context(anyio.create_task_group())
         stack.callback(tg.cancel_scope.cancel)
+        # Before the adapters stop: what the application finished is committed.
+        stack.push_async_callback(self._last_commit)
         for name, adapter in self._adapters.items():
             await tg.start(self._run_adapter, adapter)
             self._health[name].state = ConnectionState.CONNECTED
         # Started after the adapters: queued sends from a previous run go out first thing.
         await tg.start(self.outbox.run)
+
+    async def _last_commit(self) -> None:
+        assert self._consumer is not None
+        with anyio.move_on_after(10, shield=True):
+            await self._consumer.flush()
 
     async def aclose(self) -> None:
         await self.__aexit__(None, None, None)
@@ -206,7 +213,9 @@ class ClientCore(Background):
         """Every event of every adapter, in arrival order (per conversation: network order).
 
         With ``auto_ack`` an event counts as handled (acknowledged) once the
-        loop asks for the next one; ``ack`` does it earlier. With
+        loop asks for the next one, and is committed (to the store, then the
+        adapter) before the loop waits for more events, at least every 256
+        events and when the client closes; ``ack`` commits at once. With
         ``auto_ack=False`` nothing is acknowledged until you call ``ack``.
         A client has one reader: a second one in another task (another
         loop, a `Bot`) raises `ConcurrentReaderError`. Cancelling a wait (a
@@ -264,7 +273,7 @@ class EventStream:
         self._consumer.claim(self)
         previous, self._pending = self._pending, None
         if previous is not None and self._auto_ack:
-            await self._consumer.ack(previous)
+            self._consumer.done(previous)
         event = await self._consumer.next()
         if event is None:
             self._consumer.release(self)

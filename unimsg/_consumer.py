@@ -65,6 +65,8 @@ class Consumer:
         self._handed: dict[str, _Pending] = {}
         self._queues: dict[tuple[str, str], deque[_Pending]] = {}
         self._lock = anyio.Lock()
+        #: Marked done since the last flush.
+        self._marked = 0
         self._owner: weakref.ref[object] | None = None
         self._owner_task: int | None = None
 
@@ -104,9 +106,19 @@ class Consumer:
         """The next event not handled before (``None`` once the client closed)."""
         while not self._ready:
             if not self._unchecked:
+                if self._marked >= BATCH:
+                    await self.flush()
                 try:
-                    first = await self._receive.receive()
+                    first = self._receive.receive_nowait()
+                except anyio.WouldBlock:
+                    # Nothing waiting: commit what is done before idling.
+                    await self.flush()
+                    try:
+                        first = await self._receive.receive()
+                    except (anyio.EndOfStream, anyio.ClosedResourceError):
+                        return None
                 except (anyio.EndOfStream, anyio.ClosedResourceError):
+                    await self.flush()
                     return None
                 self._unchecked.append(first)
                 while len(self._unchecked) < BATCH:
@@ -130,7 +142,7 @@ class Consumer:
                 log.debug("dropped a handled %s %s", type(event).__name__, event.id)
                 pending = self._arrived(event, key)
                 pending.known = True
-                await self._done(pending)
+                self._mark(pending)
             elif key in self._handed:
                 # The first copy is still with the application; its ack covers this one.
                 log.debug("dropped a redelivered %s %s", type(event).__name__, event.id)
@@ -146,26 +158,41 @@ class Consumer:
         return pending
 
     async def ack(self, event: Event) -> None:
+        """Mark ``event`` done and commit everything that is ready (in order)."""
+        self.done(event)
+        await self.flush()
+
+    def done(self, event: Event) -> None:
+        """Mark ``event`` done; it is committed, in order, by the next `flush`."""
         key = event_key(event)
         pending = self._handed.pop(key, None)
         if pending is None:
             # Not handed out by this run (or acknowledged already): committed at once.
             pending = self._arrived(event, key)
-        await self._done(pending)
+        self._mark(pending)
+
+    def _mark(self, pending: _Pending) -> None:
+        pending.done = True
+        self._marked += 1
 
     def unacknowledged(self) -> int:
         return sum(len(q) for q in self._queues.values())
 
-    async def _done(self, pending: _Pending) -> None:
-        pending.done = True
-        queue = self._queues[(pending.event.network, pending.event.account.id)]
-        # One lock for all accounts keeps each account's acks in order when two
-        # handlers finish at once; whoever holds it commits everything ready,
-        # in one store transaction.
+    async def flush(self) -> None:
+        """Commit every event that is done and follows only done ones, per account.
+
+        One store transaction for all of them, then the adapters' acks in
+        arrival order. One lock keeps each account's acks in order when two
+        handlers finish at once; whoever holds it commits everything ready.
+        """
         async with self._lock:
+            if not self._marked:
+                return
+            self._marked = 0
             ready: list[_Pending] = []
-            while queue and queue[0].done:
-                ready.append(queue.popleft())
+            for queue in self._queues.values():
+                while queue and queue[0].done:
+                    ready.append(queue.popleft())
             if not ready:
                 return
             await self._store.remember([p.key for p in ready if not p.known])
