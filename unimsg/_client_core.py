@@ -104,17 +104,18 @@ class ClientCore(Background):
         tg = await stack.enter_async_context(anyio.create_task_group())
         stack.callback(tg.cancel_scope.cancel)
         # Before the adapters stop: what the application finished is committed.
-        stack.push_async_callback(self._last_commit)
+        stack.push_async_exit(self._last_commit)
         for name, adapter in self._adapters.items():
             await tg.start(self._run_adapter, adapter)
             self._health[name].state = ConnectionState.CONNECTED
         # Started after the adapters: queued sends from a previous run go out first thing.
         await tg.start(self.outbox.run)
 
-    async def _last_commit(self) -> None:
-        assert self._consumer is not None
-        with anyio.move_on_after(10, shield=True):
-            await self._consumer.flush()
+    async def _last_commit(self, exc_type: type[BaseException] | None, *_: object) -> None:
+        # Not after an error: the events in hand then come again on the next start.
+        if exc_type is None and self._consumer is not None:
+            with anyio.move_on_after(10, shield=True):
+                await self._consumer.flush()
 
     async def aclose(self) -> None:
         await self.__aexit__(None, None, None)
@@ -215,7 +216,8 @@ class ClientCore(Background):
         With ``auto_ack`` an event counts as handled (acknowledged) once the
         loop asks for the next one, and is committed (to the store, then the
         adapter) before the loop waits for more events, at least every 256
-        events and when the client closes; ``ack`` commits at once. With
+        events and when the client closes; ``ack`` commits at once. Leaving
+        the loop (``break``) counts as done with its last event too. With
         ``auto_ack=False`` nothing is acknowledged until you call ``ack``.
         A client has one reader: a second one in another task (another
         loop, a `Bot`) raises `ConcurrentReaderError`. Cancelling a wait (a
@@ -268,6 +270,11 @@ class EventStream:
 
     def __aiter__(self) -> EventStream:
         return self
+
+    def __del__(self) -> None:
+        # A loop left with ``break``: it has moved on from its last event.
+        if self._auto_ack and self._pending is not None:
+            self._consumer.abandon(self._pending)
 
     async def __anext__(self) -> Event:
         self._consumer.claim(self)

@@ -171,6 +171,17 @@ class Consumer:
             pending = self._arrived(event, key)
         self._mark(pending)
 
+    def abandon(self, event: Event) -> None:
+        """A loop left with ``event`` in hand: done with it, committed at the next flush.
+
+        Without this, one event left behind by a ``break`` would hold back
+        every later acknowledgement of its account. Only marks, never adds,
+        so that it is safe from a finaliser.
+        """
+        pending = self._handed.pop(event_key(event), None)
+        if pending is not None:
+            self._mark(pending)
+
     def _mark(self, pending: _Pending) -> None:
         pending.done = True
         self._marked += 1

@@ -102,3 +102,35 @@ async def test_unacknowledged_events_come_again_after_a_restart_in_order() -> No
         events = b.events(auto_ack=False)
         again = [await anext(events), await anext(events)]
         assert [e.text for e in again] == ["one", "two"]  # type: ignore[attr-defined]
+
+
+async def test_leaving_a_loop_does_not_hold_back_later_acknowledgements() -> None:
+    net = FakeNetwork()
+    async with Client(net.adapter("signal", A)) as a, Client(net.adapter("signal", B)) as b:
+        for text in ("one", "two", "three"):
+            await a.send(B, text)
+        async for _event in b.events():
+            break
+        seen = []
+        with anyio.move_on_after(0.3):
+            async for event in b.events():
+                seen.append(event.text)  # type: ignore[attr-defined]
+        assert seen == ["two", "three"]
+        assert net.account(B).position == 3
+
+
+async def test_events_in_hand_when_the_client_fails_come_again() -> None:
+    net = FakeNetwork()
+    net.adapter("signal", B)
+    async with Client(net.adapter("signal", A)) as a:
+        await a.send(B, "boom")
+
+    async def failing_handler() -> None:
+        async with Client(net.adapter("signal", B)) as b:
+            async for _event in b.events():
+                raise RuntimeError("the handler failed")
+
+    with pytest.raises(RuntimeError):
+        await failing_handler()
+    async with Client(net.adapter("signal", B)) as b:
+        assert (await anext(b.events())).text == "boom"  # type: ignore[attr-defined]
