@@ -25,7 +25,7 @@ import anyio.to_thread
 
 from ._address import Address
 from ._exceptions import ClosedError, StoreVersionError
-from ._store import OutboxEntry, create_private_file
+from ._store import OutboxEntry
 from ._types import MessageRef
 
 if TYPE_CHECKING:
@@ -269,3 +269,11 @@ def _upgrade(db: sqlite3.Connection) -> None:
 
 def _row(ref: MessageRef) -> tuple[str, str, str, str]:
     return str(ref.conversation), ref.id, str(ref.sender), ref.timestamp.isoformat()
+
+
+def create_private_file(path: Path) -> None:
+    """Create ``path`` readable by its owner only, before anything writes to it."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    os.close(fd)
+    os.chmod(path, 0o600)

@@ -11,16 +11,14 @@ implementation and `MemoryStore` the one for tests and throwaway programs.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Collection
-from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import attrs
 
 from ._types import MessageRef
 
-__all__ = ["MemoryStore", "OutboxEntry", "Store", "create_private_file"]
+__all__ = ["MemoryStore", "OutboxEntry", "Store"]
 
 
 @attrs.frozen(kw_only=True)
@@ -150,11 +148,3 @@ class MemoryStore:
         self, relay: str, conversation: str, message_id: str
     ) -> MessageRef | None:
         return self._origins.get((relay, conversation, message_id))
-
-
-def create_private_file(path: Path) -> None:
-    """Create ``path`` readable by its owner only, before anything writes to it."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
-    os.close(fd)
-    os.chmod(path, 0o600)
