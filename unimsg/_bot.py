@@ -234,8 +234,9 @@ class Bot(Background):
                             mirrored.append(anyio.Event())
                             lanes[relay].send_nowait((event, mirrored[-1]))
                         if not plan and not mirrored:
+                            # Nothing to wait for: committed with the next group.
                             slots.release()
-                            await consumer.ack(event)
+                            consumer.done(event)
                             continue
                         handlers.start_soon(self._handle, plan, event, mirrored, slots)
                 # Stopped: the relays finish what they were given, then end.
