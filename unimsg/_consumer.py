@@ -118,7 +118,7 @@ class Consumer:
                     except (anyio.EndOfStream, anyio.ClosedResourceError):
                         return None
                 except (anyio.EndOfStream, anyio.ClosedResourceError):
-                    await self.flush()
+                    # Closed: the client committed what was done as it closed.
                     return None
                 self._unchecked.append(first)
                 while len(self._unchecked) < BATCH:
