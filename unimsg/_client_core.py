@@ -217,7 +217,7 @@ class ClientCore(Background):
         loop asks for the next one, and is committed (to the store, then the
         adapter) before the loop waits for more events, at least every 256
         events and when the client closes; ``ack`` commits at once. Leaving
-        the loop (``break``) counts as done with its last event too. With
+        the loop (``break``, an error) leaves its last event unacknowledged. With
         ``auto_ack=False`` nothing is acknowledged until you call ``ack``.
         A client has one reader: a second one in another task (another
         loop, a `Bot`) raises `ConcurrentReaderError`. Cancelling a wait (a
@@ -272,7 +272,8 @@ class EventStream:
         return self
 
     def __del__(self) -> None:
-        # A loop left with ``break``: it has moved on from its last event.
+        # A loop left (``break``, an error): its last event stays unacknowledged.
+        # With auto_ack=False the application acknowledges, maybe later.
         if self._auto_ack and self._pending is not None:
             self._consumer.abandon(self._pending)
 

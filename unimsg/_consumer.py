@@ -47,6 +47,8 @@ class _Pending:
     done: bool = False
     #: Already in the store (a redelivery): only the adapter hears of it again.
     known: bool = False
+    #: Left unacknowledged by a reader that went away: neither stored nor acked.
+    skipped: bool = False
 
 
 class Consumer:
@@ -172,14 +174,15 @@ class Consumer:
         self._mark(pending)
 
     def abandon(self, event: Event) -> None:
-        """A loop left with ``event`` in hand: done with it, committed at the next flush.
+        """A loop was left with ``event`` in hand: it stays unacknowledged.
 
-        Without this, one event left behind by a ``break`` would hold back
-        every later acknowledgement of its account. Only marks, never adds,
-        so that it is safe from a finaliser.
+        It comes again after a restart, as an event whose handler crashed
+        would, but no longer holds back the acknowledgements of the events
+        after it. Only marks, never adds, so that it is safe from a finaliser.
         """
         pending = self._handed.pop(event_key(event), None)
         if pending is not None:
+            pending.skipped = True
             self._mark(pending)
 
     def _mark(self, pending: _Pending) -> None:
@@ -206,6 +209,7 @@ class Consumer:
                     ready.append(queue.popleft())
             if not ready:
                 return
+            ready = [p for p in ready if not p.skipped]
             await self._store.remember([p.key for p in ready if not p.known])
             for p in ready:
                 try:

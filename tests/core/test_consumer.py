@@ -104,7 +104,7 @@ async def test_unacknowledged_events_come_again_after_a_restart_in_order() -> No
         assert [e.text for e in again] == ["one", "two"]  # type: ignore[attr-defined]
 
 
-async def test_leaving_a_loop_does_not_hold_back_later_acknowledgements() -> None:
+async def test_an_event_left_by_break_does_not_hold_back_later_acknowledgements() -> None:
     net = FakeNetwork()
     async with Client(net.adapter("signal", A)) as a, Client(net.adapter("signal", B)) as b:
         for text in ("one", "two", "three"):
@@ -117,6 +117,7 @@ async def test_leaving_a_loop_does_not_hold_back_later_acknowledgements() -> Non
                 seen.append(event.text)  # type: ignore[attr-defined]
         assert seen == ["two", "three"]
         assert net.account(B).position == 3
+        assert await b.store.seen([event_key(_event)]) == set()
 
 
 async def test_events_in_hand_when_the_client_fails_come_again() -> None:
