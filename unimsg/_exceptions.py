@@ -2,6 +2,7 @@
 
     UnimsgError
     ├── UsageError                  you did it wrong (local, fix the call)
+    │   ├── InvalidArgumentError    also a ValueError (out of range, duplicate, conflicting)
     │   ├── InvalidAddressError     also a ValueError
     │   ├── InvalidContentError     also a ValueError (e.g. message too large)
     │   ├── NoRouteError            no route fits the target
@@ -13,7 +14,8 @@
     ├── RemoteError                 the network or the daemon did it
     │   ├── ConnectError            cannot reach it, or the connection dropped
     │   ├── AuthenticationError     credentials refused
-    │   ├── RateLimitedError        slow down; ``retry_after`` seconds
+    │   ├── RateLimitedError        slow down; ``retry_after`` seconds (adapters may
+    │   │                           subclass it with network detail, e.g. a captcha)
     │   ├── RemoteProtocolError     it answered something we cannot read
     │   ├── NotFoundError           unknown conversation, message or user
     │   ├── PermissionDeniedError   not allowed in that conversation
@@ -45,6 +47,10 @@ class UnimsgError(Exception):
 
 class UsageError(UnimsgError):
     """The caller asked for something that cannot work; nothing was sent."""
+
+
+class InvalidArgumentError(UsageError, ValueError):
+    """An argument's value cannot work: out of range, a duplicate, or in conflict with another."""
 
 
 class InvalidAddressError(UsageError, ValueError):
@@ -80,7 +86,7 @@ class ClosedError(UsageError):
 
 
 class AdapterNotFoundError(UsageError):
-    """No adapter of that name is installed."""
+    """No adapter of that name is installed, or the client holds none of that name."""
 
 
 class ConcurrentReaderError(UsageError):
@@ -110,19 +116,11 @@ class AuthenticationError(RemoteError):
 class RateLimitedError(RemoteError):
     """The server asks us to slow down.
 
-    ``retry_after`` is in seconds (``None`` when the server gave no hint);
-    ``captcha_token`` is set when signal-cli asks for a captcha challenge.
+    ``retry_after`` is in seconds (``None`` when the server gave no hint).
     """
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        retry_after: float | None = None,
-        captcha_token: str | None = None,
-    ) -> None:
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
         self.retry_after = retry_after
-        self.captcha_token = captcha_token
         super().__init__(message)
 
 
