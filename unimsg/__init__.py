@@ -29,6 +29,7 @@ if TYPE_CHECKING:
         capabilities_of,
     )
     from ._client import Client, EventStream
+    from ._config import Config, load_config
     from ._contacts import ContactBook
     from ._context import Context
     from ._events import (
@@ -54,6 +55,7 @@ if TYPE_CHECKING:
         AuthenticationError,
         ClosedError,
         ConcurrentReaderError,
+        ConfigError,
         ConnectError,
         DecryptionError,
         DeliveryError,
@@ -65,12 +67,14 @@ if TYPE_CHECKING:
         NoRouteError,
         NotFoundError,
         NotSupportedError,
+        OutcomeUnknownError,
         PermissionDeniedError,
         RateLimitedError,
         RemoteError,
         RemoteProtocolError,
         StoreVersionError,
         UnimsgError,
+        UnknownIdentityError,
         UnregisteredRecipientError,
         UntrustedIdentityError,
         UnverifiedDevicesError,
@@ -78,9 +82,10 @@ if TYPE_CHECKING:
     )
     from ._health import AdapterHealth
     from ._outbox import QueuedMessage
-    from ._registry import adapter_class, adapter_names
+    from ._registry import AdapterStatus, adapter_class, adapter_names, adapter_status
     from ._relay import Relay
     from ._router import Contact, Route
+    from ._settings import settings_from_keywords, settings_from_table
     from ._sqlite import SqliteStore
     from ._store import MemoryStore, OutboxEntry, Store
     from ._types import (
@@ -105,6 +110,7 @@ __all__ = [
     "Adapter",
     "AdapterHealth",
     "AdapterNotFoundError",
+    "AdapterStatus",
     "Address",
     "AddressKind",
     "Attachment",
@@ -114,6 +120,8 @@ __all__ = [
     "Client",
     "ClosedError",
     "ConcurrentReaderError",
+    "Config",
+    "ConfigError",
     "Configurable",
     "ConnectError",
     "ConnectionState",
@@ -150,6 +158,7 @@ __all__ = [
     "NotFoundError",
     "NotSupportedError",
     "OutboxEntry",
+    "OutcomeUnknownError",
     "OutgoingMessage",
     "PermissionDeniedError",
     "QueuedMessage",
@@ -186,6 +195,7 @@ __all__ = [
     "UndecryptableMessage",
     "UnimsgError",
     "UnknownEvent",
+    "UnknownIdentityError",
     "UnregisteredRecipientError",
     "UntrustedIdentityError",
     "UnverifiedDevicesError",
@@ -194,7 +204,11 @@ __all__ = [
     "__version__",
     "adapter_class",
     "adapter_names",
+    "adapter_status",
     "capabilities_of",
+    "load_config",
+    "settings_from_keywords",
+    "settings_from_table",
 ]
 
 # Where each public name lives; ``__getattr__`` imports the module on first use.
@@ -232,6 +246,10 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "Client",
         "EventStream",
     ),
+    "_config": (
+        "Config",
+        "load_config",
+    ),
     "_contacts": ("ContactBook",),
     "_context": ("Context",),
     "_events": (
@@ -257,6 +275,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "AuthenticationError",
         "ClosedError",
         "ConcurrentReaderError",
+        "ConfigError",
         "ConnectError",
         "DecryptionError",
         "DeliveryError",
@@ -268,12 +287,14 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "NoRouteError",
         "NotFoundError",
         "NotSupportedError",
+        "OutcomeUnknownError",
         "PermissionDeniedError",
         "RateLimitedError",
         "RemoteError",
         "RemoteProtocolError",
         "StoreVersionError",
         "UnimsgError",
+        "UnknownIdentityError",
         "UnregisteredRecipientError",
         "UntrustedIdentityError",
         "UnverifiedDevicesError",
@@ -282,13 +303,19 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "_health": ("AdapterHealth",),
     "_outbox": ("QueuedMessage",),
     "_registry": (
+        "AdapterStatus",
         "adapter_class",
         "adapter_names",
+        "adapter_status",
     ),
     "_relay": ("Relay",),
     "_router": (
         "Contact",
         "Route",
+    ),
+    "_settings": (
+        "settings_from_keywords",
+        "settings_from_table",
     ),
     "_sqlite": ("SqliteStore",),
     "_store": (

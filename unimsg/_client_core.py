@@ -17,12 +17,14 @@ from ._adapter import Adapter
 from ._address import Address
 from ._capabilities import SupportsEncryption, capabilities_of
 from ._consumer import Consumer
+from ._contacts import ContactBook
 from ._events import ConnectionState, Event
 from ._exceptions import (
     AdapterNotFoundError,
     ClosedError,
     EncryptionRequiredError,
     InvalidArgumentError,
+    OutcomeUnknownError,
     RateLimitedError,
 )
 from ._health import AdapterHealth, _Health
@@ -56,6 +58,8 @@ class ClientCore(Background):
     ``rate_limit_budget`` bounds how long (seconds) one call waits out rate
     limits before `RateLimitedError` reaches the caller; a retried send keeps
     its idempotency key, so it is never duplicated where the network can tell.
+    ``contacts`` is the application's `ContactBook`; bots and relays made on
+    this client name senders from it unless given their own.
     """
 
     def __init__(
@@ -66,6 +70,7 @@ class ClientCore(Background):
         rate_limit_budget: float = 30.0,
         event_buffer: int = 1024,
         store: Store | str | os.PathLike[str] | None = None,
+        contacts: ContactBook | None = None,
     ) -> None:
         if not adapters:
             raise InvalidArgumentError("a Client needs at least one adapter")
@@ -75,6 +80,7 @@ class ClientCore(Background):
         self._adapters = dict(zip(names, adapters, strict=True))
         self._capabilities = {name: capabilities_of(a) for name, a in self._adapters.items()}
         self.routes = tuple(routes)
+        self.contacts = contacts if contacts is not None else ContactBook()
         self.require_encryption = require_encryption
         self.rate_limit_budget = rate_limit_budget
         self._event_buffer = event_buffer
@@ -208,6 +214,8 @@ class ClientCore(Background):
             try:
                 return await call()
             except RateLimitedError as exc:
+                if isinstance(exc, OutcomeUnknownError):
+                    raise  # part of it may have gone out: retrying could duplicate
                 delay = exc.retry_after if exc.retry_after is not None else math.inf
                 if waited + delay > self.rate_limit_budget:
                     raise

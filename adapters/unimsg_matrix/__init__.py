@@ -5,6 +5,24 @@ settings. See docs/matrix.md.
 """
 
 from ._adapter import MatrixAdapter
-from ._config import InvitePolicy, MatrixConfig, TrustPolicy
+from ._config import InvitePolicy, MatrixConfig, MatrixSettings, TrustPolicy
+from ._crypto_errors import (
+    CrossSigningError,
+    KeyBackupTrustError,
+    RecoveryKeyError,
+    RecoveryKeyRequiredError,
+    SecretStorageError,
+)
 
-__all__ = ["InvitePolicy", "MatrixAdapter", "MatrixConfig", "TrustPolicy"]
+__all__ = [
+    "CrossSigningError",
+    "InvitePolicy",
+    "KeyBackupTrustError",
+    "MatrixAdapter",
+    "MatrixConfig",
+    "MatrixSettings",
+    "RecoveryKeyError",
+    "RecoveryKeyRequiredError",
+    "SecretStorageError",
+    "TrustPolicy",
+]

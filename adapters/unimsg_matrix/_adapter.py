@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 import anyio
 import attrs
@@ -28,11 +28,14 @@ from unimsg import (
     UnverifiedDevicesError,
     UsageError,
     UserInfo,
+    settings_from_keywords,
 )
 
-from ._config import MatrixConfig
+from ._config import MatrixConfig, MatrixSettings
 from ._convert import Converter
+from ._identity import Identity, backup_loop, final_backup
 from ._outbox import Outbox
+from ._recovery_key import RecoveryKey
 from ._rooms import Rooms
 from ._session import Session
 from ._sync import SyncLoop
@@ -66,6 +69,7 @@ class _Live:
     outbox: Outbox
     trust: Trust
     loop: SyncLoop
+    identity: Identity | None
 
 
 class MatrixAdapter:
@@ -83,15 +87,18 @@ class MatrixAdapter:
     #: Text of a plaintext room; see docs/matrix.md for encrypted rooms.
     max_message_bytes: int | None = 60_000
 
-    def __init__(self, config: MatrixConfig | None = None, /, **settings: Any) -> None:
+    def __init__(
+        self, config: MatrixConfig | None = None, /, **settings: Unpack[MatrixSettings]
+    ) -> None:
         _require_asyncio(strict=False)
         if config is None:
-            config = MatrixConfig(**settings)
+            config = settings_from_keywords(MatrixConfig, settings)
         elif settings:
             raise UsageError("give either a MatrixConfig or keyword settings, not both")
         self.config = config
         self._account = Address.matrix(config.user_id)
         self._live: _Live | None = None
+        self._new_recovery_key: RecoveryKey | None = None
 
     @classmethod
     def from_config(
@@ -131,18 +138,29 @@ class MatrixAdapter:
         if self._live is not None:
             raise UsageError(f"{self!r} is already running; one Client per adapter")
         session = await Session.open(self.config)
+        identity: Identity | None = None
         try:
-            trust = Trust(session.client, session.state, self.config.trust_policy)
+            if self.config.cross_signing:
+                identity = Identity(session, self.config)
+                await identity.setup()
+                self._new_recovery_key = identity.new_recovery_key
+            trust = Trust(session.client, session.state, self.config.trust_policy, identity)
             rooms = Rooms(session, trust)
             outbox = Outbox(session, rooms, trust)
             loop = SyncLoop(session, Converter(self._account), outbox, rooms, sink)
             await loop.prime()
-            self._live = _Live(session, rooms, outbox, trust, loop)
+            self._live = _Live(session, rooms, outbox, trust, loop, identity)
             task_status.started()
-            await loop.run()
+            async with anyio.create_task_group() as tasks:
+                if identity is not None and identity.backup is not None:
+                    tasks.start_soon(backup_loop, session, identity.backup)
+                await loop.run()
+                tasks.cancel_scope.cancel()
         finally:
             self._live = None
             with anyio.CancelScope(shield=True):
+                if identity is not None and identity.backup is not None:
+                    await final_backup(identity.backup)
                 await session.close()
 
     async def ack(self, event: Event) -> None:
@@ -229,6 +247,24 @@ class MatrixAdapter:
         return await self._running().rooms.encryption_state(address)
 
     # -- Matrix specifics -------------------------------------------------------------------------
+
+    def take_recovery_key(self) -> str | None:
+        """The recovery key this adapter made on its first start, once; then None.
+
+        It is also written (0600) to ``recovery_key_path``. Hand it to the
+        operator: with it, a new machine restores the bot's identity and
+        message history (docs/matrix.md, "Encryption and verification").
+        """
+        key, self._new_recovery_key = self._new_recovery_key, None
+        return key.encoded if key is not None else None
+
+    @property
+    def cross_signing_key(self) -> str | None:
+        """This account's cross-signing master public key, once running with cross-signing."""
+        live = self._live
+        if live is None or live.identity is None or live.identity.keys is None:
+            return None
+        return live.identity.keys.master.public
 
     async def devices(self, user: Address | str) -> dict[str, str]:
         """``user``'s devices: device id -> Ed25519 fingerprint, to compare out of band."""

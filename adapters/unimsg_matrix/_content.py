@@ -7,7 +7,7 @@ import math
 from typing import Any
 
 from unimsg import Attachment, Content, InvalidContentError
-from unimsg._markdown import plain_to_html, to_html
+from unimsg.markdown import plain_to_html, to_html
 
 __all__ = [
     "EVENT_BYTES",

@@ -7,7 +7,7 @@ value of an HTTP response. :class:`SseParser` reads ``GET /api/v1/events``.
 
 Line framing follows signal-cli: one JSON value per line, a line ends at
 ``\\n``, ``\\r`` or ``\\r\\n``. Blank lines are skipped. A line that is not a
-valid JSON-RPC message raises :class:`~unimsg._exceptions.RemoteProtocolError`;
+valid JSON-RPC message raises :class:`~unimsg.RemoteProtocolError`;
 the bad line is dropped and the stream stays usable.
 """
 
@@ -20,7 +20,7 @@ from typing import Any, TypeAlias
 
 import attrs
 
-from unimsg._exceptions import InvalidArgumentError, RemoteProtocolError
+from unimsg import InvalidArgumentError, RemoteProtocolError
 
 __all__ = [
     "DEFAULT_MAX_LINE_LENGTH",

@@ -7,7 +7,9 @@ for ``daemon --http`` (httpx runs on asyncio and trio through anyio).
 from __future__ import annotations
 
 import logging
+import re
 import subprocess
+from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 
@@ -56,8 +58,25 @@ def stdio_command(endpoint: Endpoint, account: str, multi_account: bool) -> list
     return [*command, *account_args, "jsonRpc", "--receive-mode=manual"]
 
 
+# Whatever looks like a credential in the child's stderr: captcha tokens, long
+# base64/hex runs (keys, tokens), "password=..." pairs.
+_SECRET = re.compile(
+    r"signalcaptcha://\S+|[A-Za-z0-9+/_=-]{32,}|((?:password|token|pin|secret)\w*\s*[:=]\s*)\S+",
+    re.IGNORECASE,
+)
+
+
+def scrub(line: str) -> str:
+    """``line`` with anything that may be a secret replaced."""
+    return _SECRET.sub(lambda m: f"{m.group(1) or ''}[redacted]", line)
+
+
 class ProcessStream(anyio.abc.ByteStream):
-    """A child's stdin and stdout as one byte stream; closing it ends the child."""
+    """A child's stdin and stdout as one byte stream; closing it ends the child.
+
+    Its stderr is drained by `pump_stderr` (run it in a task) into the last few
+    lines, which say why a child that ends early ended (``User +N is not registered.``).
+    """
 
     def __init__(self, process: anyio.abc.Process, grace: float = 5.0) -> None:
         assert process.stdin is not None and process.stdout is not None
@@ -65,6 +84,48 @@ class ProcessStream(anyio.abc.ByteStream):
         self._stdin = process.stdin
         self._stdout = process.stdout
         self._grace = grace
+        self.stderr_tail: deque[str] = deque(maxlen=5)
+        self._stderr_done = anyio.Event()
+        if process.stderr is None:
+            self._stderr_done.set()
+
+    async def pump_stderr(self) -> None:
+        """Keep the last lines of the child's stderr (and keep the pipe from filling)."""
+        stderr = self._process.stderr
+        if stderr is None:
+            return
+        pending = b""
+        try:
+            while True:
+                try:
+                    chunk = await stderr.receive()
+                except STREAM_ERRORS:
+                    break
+                *lines, pending = (pending + chunk).split(b"\n")
+                pending = pending[-4096:]
+                for raw in lines:
+                    self._keep(raw)
+            self._keep(pending)
+        finally:
+            self._stderr_done.set()
+
+    def _keep(self, raw: bytes) -> None:
+        text = raw.decode("utf-8", errors="replace").strip()
+        if text:
+            line = scrub(text)[:300]
+            self.stderr_tail.append(line)
+            log.debug("signal-cli stderr: %s", line)
+
+    async def exit_report(self) -> str:
+        """``"; exit status N; stderr: ..."`` once the child is gone (waits a little)."""
+        with anyio.move_on_after(self._grace):
+            await self._process.wait()
+            await self._stderr_done.wait()
+        status = self._process.returncode
+        report = "" if status is None else f"; exit status {status}"
+        if self.stderr_tail:
+            report += "; stderr: " + " | ".join(self.stderr_tail)
+        return report
 
     async def receive(self, max_bytes: int = 65536) -> bytes:
         return await self._stdout.receive(max_bytes)
@@ -89,6 +150,9 @@ class ProcessStream(anyio.abc.ByteStream):
                 await self._process.wait()
             with suppress(*STREAM_ERRORS):
                 await self._stdout.aclose()
+            if self._process.stderr is not None:
+                with suppress(*STREAM_ERRORS):
+                    await self._process.stderr.aclose()
 
 
 @asynccontextmanager
@@ -108,7 +172,7 @@ async def open_line_stream(config: SignalConfig) -> AsyncIterator[anyio.abc.Byte
                 command = stdio_command(endpoint, config.account, config.multi_account)
                 log.debug("starting %s", command[0])
                 process = await anyio.open_process(
-                    command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None
+                    command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
                 )
                 stream = ProcessStream(process)
             else:

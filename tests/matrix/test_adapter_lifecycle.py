@@ -27,6 +27,7 @@ async def _shared_room(a: Client, b: Client, peer: MatrixAdapter, encrypted: boo
 
 
 def password_adapter(user: RegisteredUser, store: Path, **settings: object) -> MatrixAdapter:
+    settings.setdefault("cross_signing", False)
     return MatrixAdapter(
         homeserver=user.homeserver,
         user_id=user.user_id,
