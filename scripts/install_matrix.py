@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / ".cache"
 VARIANTS = ("", "matrix", "signal", "matrix,signal")
 #: What each adapter's extra installs; the fake adapter needs nothing beyond unimsg.
-DISTRIBUTIONS = {"matrix": ("matrix-nio", "sniffio"), "signal": ("httpx",)}
+DISTRIBUTIONS = {"matrix": ("matrix-nio", "sniffio"), "signal": ("httpx", "h11", "sniffio")}
 
 
 def say(message: str) -> None:

@@ -13,6 +13,7 @@ from ._crypto_errors import (
     RecoveryKeyRequiredError,
     SecretStorageError,
 )
+from ._verification_types import SasVerification, VerificationPolicy
 
 __all__ = [
     "CrossSigningError",
@@ -23,6 +24,8 @@ __all__ = [
     "MatrixSettings",
     "RecoveryKeyError",
     "RecoveryKeyRequiredError",
+    "SasVerification",
     "SecretStorageError",
     "TrustPolicy",
+    "VerificationPolicy",
 ]

@@ -33,13 +33,16 @@ from unimsg import (
 
 from ._config import MatrixConfig, MatrixSettings
 from ._convert import Converter
+from ._crosstrust import CrossTrust
 from ._identity import Identity, backup_loop, final_backup
+from ._keyrequests import BackupSource
 from ._outbox import Outbox
 from ._recovery_key import RecoveryKey
 from ._rooms import Rooms
 from ._session import Session
 from ._sync import SyncLoop
 from ._trust import Trust
+from ._verification import Verifier
 
 __all__ = ["MatrixAdapter"]
 
@@ -148,10 +151,23 @@ class MatrixAdapter:
             rooms = Rooms(session, trust)
             outbox = Outbox(session, rooms, trust)
             loop = SyncLoop(session, Converter(self._account), outbox, rooms, sink)
+            if identity is not None:
+                loop.keys.cross = CrossTrust(session, identity)
+                backup, key = identity.backup, identity.backup_key
+                if backup is not None and key is not None and key.public == backup.public_key:
+                    loop.keys.sources.append(BackupSource(backup, key))
+            master = (
+                (lambda: identity.keys.master.public if identity.keys is not None else None)
+                if identity is not None
+                else (lambda: None)
+            )
+            verifier = Verifier(session, self.config.verification, loop.keys.cross, master)
+            loop.on_to_device, loop.on_room_event = verifier.handle, verifier.room_event
             await loop.prime()
             self._live = _Live(session, rooms, outbox, trust, loop, identity)
             task_status.started()
             async with anyio.create_task_group() as tasks:
+                verifier.tasks = tasks
                 if identity is not None and identity.backup is not None:
                     tasks.start_soon(backup_loop, session, identity.backup)
                 await loop.run()
@@ -287,14 +303,48 @@ class MatrixAdapter:
         address = self._user(user)
         await live.session.maintain_keys()
         live.trust.accept(address.id)
+        # Our own devices may have asked for room keys before we trusted them.
+        live.loop.keys.trusted(address.id)
+        await live.session.maintain_keys()
+        await live.loop.keys.ask()
+
+    async def identity(self, user: Address | str) -> str | None:
+        """``user``'s cross-signing master key (None without cross-signing), to compare."""
+        live = self._running()
+        cross = live.loop.keys.cross
+        return None if cross is None else await cross.master_of(self._user(user).id)
 
     async def trust(self, user: Address, fingerprint: str | None = None, /) -> None:
-        """The neutral form of `trust_devices`; ``fingerprint`` must match one of their devices."""
-        if fingerprint is not None and fingerprint not in (await self.devices(user)).values():
+        """Trust ``user``; with a ``fingerprint``, only if it is theirs.
+
+        The fingerprint is their cross-signing master key (`identity`): their
+        identity is then verified (signed with this account's user-signing key,
+        as an interactive verification does) and every device they sign is
+        trusted. Or the Ed25519 key of one of their devices (`devices`): their
+        current devices are trusted. Without a fingerprint, both happen to what
+        they have now.
+        """
+        address = self._user(user)
+        live = self._running()
+        # Our own identity is ours already; our devices are trusted as devices.
+        own = address.id == live.session.user_id
+        cross = None if own else live.loop.keys.cross
+        master = await self.identity(address) if cross is not None else None
+        if fingerprint is not None and fingerprint == master:
+            assert cross is not None and master is not None
+            await cross.sign_user(address.id, master)
+            await cross.refresh(address.id)
+            live.trust.pin(address.id)
+            return
+        if fingerprint is not None and fingerprint not in (await self.devices(address)).values():
             raise UnverifiedDevicesError(
-                f"no device of {user} has the fingerprint given; nothing was trusted", [user]
+                f"{fingerprint!r} is neither the cross-signing identity nor a device of "
+                f"{address}; nothing was trusted",
+                [address],
             )
-        await self.trust_devices(user)
+        if fingerprint is None and cross is not None and master is not None:
+            await cross.sign_user(address.id, master)
+        await self.trust_devices(address)
 
     def _user(self, user: Address | str) -> Address:
         address = Address.parse(

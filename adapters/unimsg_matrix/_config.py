@@ -11,6 +11,8 @@ import attrs
 
 from unimsg import Address, InvalidAddressError, UsageError, settings_from_table
 
+from ._verification_types import VerificationPolicy
+
 __all__ = ["InvitePolicy", "MatrixConfig", "MatrixSettings", "TrustPolicy"]
 
 TrustPolicy = Literal["strict", "tofu", "always"]
@@ -46,6 +48,17 @@ def _user_id(value: str) -> str:
     if not address.is_person:
         raise UsageError(f"{value!r} is not a Matrix user id like '@bot:example.org'")
     return address.id
+
+
+def _verification(value: Any) -> Any:
+    if value == "none" or callable(value):
+        return value
+    if isinstance(value, str):
+        raise UsageError(
+            "verification must be 'none', a collection of user ids or an async callable, "
+            f"not {value!r}"
+        )
+    return frozenset(_user_id(user) for user in value)
 
 
 def _homeserver(value: str) -> str:
@@ -106,6 +119,12 @@ class MatrixConfig:
     )
     #: Replace the account's cross-signing keys, secret storage and backup.
     reset_cross_signing: bool = False
+    #: Interactive verification (SAS) started by other clients: ``"none"`` refuses it;
+    #: user ids are accepted without asking; an async callable is shown the emoji
+    #: (a `SasVerification`) and returns whether they match.
+    verification: VerificationPolicy = attrs.field(
+        default="none", converter=_verification, eq=False
+    )
 
     def __attrs_post_init__(self) -> None:
         if self.password is None and self.access_token is None:
@@ -156,3 +175,4 @@ class MatrixSettings(TypedDict, total=False):
     recovery_key: str | None
     recovery_key_path: str | os.PathLike[str] | None
     reset_cross_signing: bool
+    verification: str | Iterable[str] | VerificationPolicy

@@ -151,6 +151,10 @@ class Session:
                 if client.should_claim_keys:
                     users = client.get_users_for_key_claiming()
                     check(await client.keys_claim(users), "claim one-time keys")
+                # Room keys for our other devices, key request cancellations,
+                # verification messages: nio queues them, a sync loop sends them.
+                for response in await client.send_to_device_messages():
+                    check(response, "send to-device messages")
 
     def requery_tracked_users(self) -> None:
         """Device changes made while we were offline are not reported by a first sync."""

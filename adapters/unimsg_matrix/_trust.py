@@ -122,6 +122,11 @@ class Trust:
         """``user_id``'s devices as far as we know: device id -> Ed25519 fingerprint."""
         return self._devices(user_id)
 
+    def pin(self, user_id: str) -> None:
+        """Take ``user_id``'s current devices as the pinned ones (trust on first use)."""
+        self._state.pins[user_id] = self._devices(user_id)
+        self._state.save()
+
     def accept(self, user_id: str) -> None:
         """Pin and verify ``user_id``'s current devices (the application has checked them)."""
         olm = self._client.olm

@@ -8,6 +8,7 @@ meet in `send_failure`.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Sequence
@@ -118,11 +119,24 @@ def recipient_address(value: Any) -> Address | None:
     for key, prefix in (("number", ""), ("uuid", ""), ("username", "u:")):
         text = value.get(key)
         if isinstance(text, str) and text:
-            try:
-                return Address.parse(f"signal:{prefix}{text}")
-            except InvalidAddressError:
-                continue
+            address = _address(prefix + text)
+            if address is not None:
+                return address
     return None
+
+
+@functools.lru_cache(maxsize=1024)
+def _delivered(recipient: Address) -> RecipientResult:
+    return RecipientResult(recipient=recipient, status=SendStatus.DELIVERED)
+
+
+@functools.lru_cache(maxsize=1024)
+def _address(text: str) -> Address | None:
+    # Every send's receipt names its recipients again; addresses are immutable.
+    try:
+        return Address.parse(f"signal:{text}")
+    except InvalidAddressError:
+        return None
 
 
 def _retry_after(item: dict[str, Any]) -> float | None:
@@ -142,6 +156,11 @@ def parse_results(result: Any, fallback: Address) -> tuple[RecipientResult, ...]
         if not isinstance(item, dict):
             continue
         kind = item.get("type")
+        if kind == "SUCCESS" and "retryAfterSeconds" not in item:
+            # Nearly every answer: delivered, nothing more to read.
+            who = recipient_address(item.get("recipientAddress")) or fallback
+            out.append(_delivered(who))
+            continue
         status = _STATUS.get(kind if isinstance(kind, str) else "", SendStatus.NETWORK_FAILURE)
         token = item.get("token")
         if status is SendStatus.RATE_LIMITED and isinstance(token, str) and token:

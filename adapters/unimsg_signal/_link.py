@@ -41,7 +41,7 @@ from ._inbox import Inbox
 from ._jsonrpc import ErrorResponse, JsonValue, Notification
 from ._rpc import AnswerUnreadable, HttpSession, LineSession, RequestLost
 from ._taskgroups import unwrapped
-from ._transports import HTTP_LANES, ProcessStream, http_client, open_line_stream
+from ._transports import HTTP_LANES, ProcessStream, http_client, http_lane, open_line_stream
 
 __all__ = ["Link"]
 
@@ -189,15 +189,14 @@ class Link:
     async def _http_session(self) -> None:
         config = self.config
         async with AsyncExitStack() as stack:
-            client, *lanes = [
-                await stack.enter_async_context(http_client(config)) for _ in range(HTTP_LANES)
-            ]
             # The event stream holds its connection for good: it gets a client of its own.
             stream = await stack.enter_async_context(http_client(config))
+            lanes = [http_lane(config) for _ in range(HTTP_LANES)]
+            for lane in lanes:
+                stack.push_async_callback(lane.aclose)
             session = HttpSession(
-                client,
+                stream,
                 events_account=config.account if config.multi_account else None,
-                events_client=stream,
                 lanes=lanes,
             )
             await session.check()

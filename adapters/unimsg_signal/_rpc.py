@@ -22,6 +22,7 @@ import httpx
 from unimsg import AuthenticationError, ConnectError, NotFoundError, RemoteProtocolError
 
 from ._errors import not_served
+from ._http_lane import LANE_ERRORS, HttpAnswer, HttpLane
 from ._inbox import Inbox
 from ._jsonrpc import (
     ErrorResponse,
@@ -38,7 +39,6 @@ __all__ = ["Answer", "AnswerUnreadable", "HttpSession", "LineSession", "RequestL
 
 log = logging.getLogger("unimsg.signal")
 Answer = Response | ErrorResponse
-_JSON = {"Content-Type": "application/json"}
 
 
 class RequestLost(ConnectError):
@@ -88,6 +88,8 @@ class LineSession:
         inbox: Inbox | None = None,
     ) -> None:
         self._stream = stream
+        # Streams that can write without waiting let an idle connection skip the writer.
+        self._send_nowait: Callable[[bytes], bool] | None = getattr(stream, "send_nowait", None)
         self._on_notification = on_notification
         self._inbox = inbox
         self._codec = JsonRpcConnection()
@@ -232,12 +234,16 @@ class LineSession:
             # A reader paused for a full inbox must read on to find this answer.
             self._inbox.nudge()
         try:
-            self._lines.append(line)
-            self._queued.append(waiter)
             wake = self._wake
-            if wake is not None:
-                self._wake = None
-                wake.set()
+            if wake is not None and self._send_nowait is not None and self._send_nowait(line):
+                # The writer is idle and the transport takes the line at once: no task hop.
+                waiter.written = True
+            else:
+                self._lines.append(line)
+                self._queued.append(waiter)
+                if wake is not None:
+                    self._wake = None
+                    wake.set()
             if deadline < self._watching_until:
                 self._watching_until = -math.inf
                 self._nudge.set()
@@ -283,15 +289,12 @@ class HttpSession:
         *,
         events_account: str | None = None,
         events_client: httpx.AsyncClient | None = None,
-        lanes: Sequence[httpx.AsyncClient] = (),
+        lanes: Sequence[HttpLane] = (),
     ) -> None:
         self._client = client
         self._events_client = events_client or client
-        # Concurrent requests take a client each. httpcore checks every connection
-        # of a pool on each request and again on each response, so one pool of N
-        # connections costs more CPU per request than N pools of one: with a
-        # shared pool, 16 requests in flight were slower than one at a time.
-        self._free = [client, *lanes]
+        # Concurrent requests take a lane each (a connection of its own).
+        self._free = list(lanes)
         self._slots = anyio.Semaphore(len(self._free), fast_acquire=True)
         self._codec = JsonRpcConnection()
         self._events_account = events_account
@@ -314,26 +317,19 @@ class HttpSession:
                 raise RequestLost(
                     f"signal-cli did not answer {method} within {limit:g}s", written=False
                 )
-        client = self._free.pop()
+        lane = self._free.pop()
         try:
-            response = await client.post(
-                "/api/v1/rpc",
-                content=body,
-                headers=_JSON,
-                timeout=httpx.Timeout(limit, connect=min(limit, 10.0)),
-            )
-        except httpx.TimeoutException as exc:
+            response = await lane.post(body, limit)
+        except TimeoutError as exc:
             raise RequestLost(
-                f"signal-cli did not answer {method} within {limit:g}s",
-                written=not isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout)),
+                f"signal-cli did not answer {method} within {limit:g}s", written=lane.sent
             ) from exc
-        except httpx.TransportError as exc:
+        except LANE_ERRORS as exc:
             raise RequestLost(
-                f"cannot reach signal-cli over HTTP: {exc}",
-                written=not isinstance(exc, httpx.ConnectError),
+                f"cannot reach signal-cli over HTTP: {exc!r}", written=lane.sent
             ) from exc
         finally:
-            self._free.append(client)
+            self._free.append(lane)
             slots.release()
         _check_status(response, method)
         try:
@@ -392,7 +388,7 @@ class HttpSession:
         raise ConnectError("signal-cli closed the event stream")
 
 
-def _check_status(response: httpx.Response, what: str) -> None:
+def _check_status(response: httpx.Response | HttpAnswer, what: str) -> None:
     status = response.status_code
     if status in (200, 201):
         return

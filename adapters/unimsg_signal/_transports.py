@@ -1,13 +1,16 @@
 """Byte streams to signal-cli: TCP, UNIX socket, and ``signal-cli jsonRpc`` as a child.
 
-HTTP needs no stream of its own: `http_client` configures an httpx client
-for ``daemon --http`` (httpx runs on asyncio and trio through anyio).
+Over HTTP, `http_client` configures an httpx client for ``daemon --http``'s
+check and event stream (httpx runs on asyncio and trio through anyio), and
+`http_lane` a lean connection for the JSON-RPC posts.
 """
 
 from __future__ import annotations
 
+import base64
 import logging
 import re
+import ssl
 import subprocess
 from collections import deque
 from collections.abc import AsyncIterator
@@ -16,16 +19,20 @@ from contextlib import asynccontextmanager, suppress
 import anyio
 import anyio.abc
 import httpx
+import sniffio
 
 from unimsg import ConnectError
 
+from . import _asyncio_stream
 from ._config import Endpoint, SignalConfig
+from ._http_lane import HttpLane
 
 __all__ = [
     "HTTP_LANES",
     "STREAM_ERRORS",
     "ProcessStream",
     "http_client",
+    "http_lane",
     "open_line_stream",
     "stdio_command",
 ]
@@ -164,10 +171,16 @@ async def open_line_stream(config: SignalConfig) -> AsyncIterator[anyio.abc.Byte
         with anyio.fail_after(config.connect_timeout):
             if endpoint.kind == "tcp":
                 assert endpoint.host is not None and endpoint.port is not None
-                stream = await anyio.connect_tcp(endpoint.host, endpoint.port)
+                if sniffio.current_async_library() == "asyncio":
+                    stream = await _asyncio_stream.connect_tcp(endpoint.host, endpoint.port)
+                else:
+                    stream = await anyio.connect_tcp(endpoint.host, endpoint.port)
             elif endpoint.kind == "unix":
                 assert endpoint.path is not None
-                stream = await anyio.connect_unix(endpoint.path)
+                if sniffio.current_async_library() == "asyncio":
+                    stream = await _asyncio_stream.connect_unix(endpoint.path)
+                else:
+                    stream = await anyio.connect_unix(endpoint.path)
             elif endpoint.kind == "stdio":
                 command = stdio_command(endpoint, config.account, config.multi_account)
                 log.debug("starting %s", command[0])
@@ -193,8 +206,30 @@ async def open_line_stream(config: SignalConfig) -> AsyncIterator[anyio.abc.Byte
 HTTP_LANES = 4
 
 
+def http_lane(config: SignalConfig) -> HttpLane:
+    """A lane for ``POST /api/v1/rpc``, with the same credentials as `http_client`."""
+    assert config.url.url is not None
+    url = httpx.URL(config.url.url)
+    headers = [("Accept", "application/json")]
+    if config.http_token is not None:
+        headers.append(("Authorization", f"Bearer {config.http_token}"))
+    elif config.http_username is not None:
+        pair = f"{config.http_username}:{config.http_password or ''}".encode()
+        headers.append(("Authorization", "Basic " + base64.b64encode(pair).decode()))
+    tls = ssl.create_default_context() if url.scheme == "https" else None
+    return HttpLane(
+        url.host,
+        url.port or (443 if tls is not None else 80),
+        url.path.rstrip("/") + "/api/v1/rpc",
+        headers,
+        tls=tls,
+        connect_timeout=config.connect_timeout,
+    )
+
+
 def http_client(config: SignalConfig) -> httpx.AsyncClient:
-    """An httpx client for ``daemon --http`` with keep-alive and any proxy credentials."""
+    """An httpx client for ``daemon --http``'s check and event stream, with the
+    reverse proxy's credentials if any."""
     headers = {"Accept": "application/json"}
     auth: httpx.Auth | None = None
     if config.http_token is not None:
@@ -207,6 +242,7 @@ def http_client(config: SignalConfig) -> httpx.AsyncClient:
         headers=headers,
         auth=auth,
         timeout=httpx.Timeout(config.request_timeout, connect=config.connect_timeout),
-        # One connection, kept alive: concurrency comes from several clients (HttpSession).
         limits=httpx.Limits(max_connections=1, max_keepalive_connections=1, keepalive_expiry=30.0),
+        # The lanes connect directly: the event stream must reach the same daemon.
+        trust_env=False,
     )

@@ -247,6 +247,18 @@ const commands = {
         return Object.fromEntries([...devices].map(([id, device]) => [id, device.getFingerprint()]));
     },
 
+    async set_device_verified(args) {
+        // Trust one device locally, as a user does after comparing its fingerprint.
+        await crypto().setDeviceVerified(args.user_id, args.device_id, args.verified ?? true);
+        return {};
+    },
+
+    async send_only_to_verified(args) {
+        // Element's "never send encrypted messages to unverified sessions".
+        crypto().globalBlacklistUnverifiedDevices = args.value ?? true;
+        return {};
+    },
+
     async keys_query(args) {
         // The raw answer of /keys/query, to compare cross-signing keys over time.
         return await client.http.authedRequest(sdk.Method.Post, "/keys/query", undefined, {
@@ -296,6 +308,14 @@ const commands = {
     async verify_request(args) {
         // Start a to-device verification of another device.
         const request = await crypto().requestDeviceVerification(args.user_id, args.device_id);
+        const id = nextRequest++;
+        requests.set(id, request);
+        return { request: id };
+    },
+
+    async verify_request_dm(args) {
+        // Start an in-room verification of a user, as Element's "Verify" on a profile does.
+        const request = await crypto().requestVerificationDM(args.user_id, args.room_id);
         const id = nextRequest++;
         requests.set(id, request);
         return { request: id };
