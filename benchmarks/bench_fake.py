@@ -7,14 +7,25 @@ Measures, in one process on one core: messages per second from
 receipt (p50/p95/p99). For scale, the same count of items through a bare
 anyio memory object stream between two tasks: the floor of any design that
 hands messages from one task to another. Prints a table and writes JSON.
+
+The ``store`` section repeats the throughput run with the receiver keeping
+its state in an SQLite file, where every event is looked up and every
+acknowledgement written: as shipped (calls in a worker thread, look-ups
+batched over the waiting events), without the batching, and with every call
+blocking the event loop instead; read by an ``events()`` loop and by a
+``Bot`` (whose concurrent acknowledgements share a transaction).
 """
 
 from __future__ import annotations
 
 import argparse
+import sqlite3
 import sys
+import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import anyio
 
@@ -22,16 +33,33 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import median, percentile, table, write
 
 import unimsg
+import unimsg._consumer
 from unimsg.testing import FakeNetwork
 
+T = TypeVar("T")
 
-async def throughput(messages: int) -> float:
+
+class InlineSqliteStore(unimsg.SqliteStore):
+    """The alternative not taken: every SQLite call blocks the event loop."""
+
+    async def _call(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        assert self._db is not None
+        return work(self._db)
+
+
+async def throughput(
+    messages: int, store: unimsg.Store | None = None, reader: str = "events"
+) -> float:
     net = FakeNetwork()
     a = net.adapter("signal", "signal:+15550000001")
     b = net.adapter("signal", "signal:+15550000002")
-    async with unimsg.Client(a) as ca, unimsg.Client(b, event_buffer=messages + 1) as cb:
+    async with (
+        unimsg.Client(a) as ca,
+        unimsg.Client(b, event_buffer=messages + 1, store=store) as cb,
+    ):
         start = time.perf_counter()
         received = 0
+        done = anyio.Event()
 
         async def consume() -> None:
             nonlocal received
@@ -41,12 +69,50 @@ async def throughput(messages: int) -> float:
                     if received == messages:
                         return
 
+        bot = unimsg.Bot(cb)
+
+        @bot.on(unimsg.MessageReceived)
+        async def count(ctx: Any) -> None:
+            nonlocal received
+            received += 1
+            if received == messages:
+                done.set()
+
         async with anyio.create_task_group() as tg:
-            tg.start_soon(consume)
+            if reader == "events":
+                tg.start_soon(consume)
+            else:
+                await tg.start(bot.run)
             for i in range(messages):
                 await ca.send(b.account, f"m{i}")
+            if reader == "bot":
+                await done.wait()
+                bot.stop()
         elapsed = time.perf_counter() - start
     return messages / elapsed
+
+
+def store_variants(messages: int, repeat: int) -> dict[str, float]:
+    """Median msg/s per way of keeping the receiver's state."""
+    runs: dict[str, list[float]] = {}
+    shipped_batch = unimsg._consumer.BATCH
+    for _ in range(repeat):
+        for reader in ("events", "bot"):
+            runs.setdefault(f"{reader}, memory store", []).append(
+                anyio.run(throughput, messages, None, reader)
+            )
+            for label, kind, batch in (
+                ("sqlite, worker thread, batched look-ups (shipped)", unimsg.SqliteStore, True),
+                ("sqlite, worker thread, one look-up per event", unimsg.SqliteStore, False),
+                ("sqlite, blocking the event loop", InlineSqliteStore, True),
+            ):
+                unimsg._consumer.BATCH = shipped_batch if batch else 1
+                with tempfile.TemporaryDirectory(prefix="unimsg-bench-") as tmp:
+                    store = kind(Path(tmp) / "state.db")
+                    rate = anyio.run(throughput, messages, store, reader)
+                runs.setdefault(f"{reader}, {label}", []).append(rate)
+    unimsg._consumer.BATCH = shipped_batch
+    return {name: median(rates) for name, rates in runs.items()}
 
 
 async def latency(messages: int) -> list[float]:
@@ -93,6 +159,7 @@ def main() -> None:
         rates.append(anyio.run(throughput, args.messages))
         raw.append(anyio.run(raw_stream, args.messages))
     lat = anyio.run(latency, min(args.messages, 5_000))
+    stores = store_variants(min(args.messages, 5_000), args.repeat)
     result = {
         "messages": args.messages,
         "repeat": args.repeat,
@@ -104,6 +171,8 @@ def main() -> None:
             "p95": percentile(lat, 0.95) * 1e3,
             "p99": percentile(lat, 0.99) * 1e3,
         },
+        "store_messages": min(args.messages, 5_000),
+        "store_msgs_per_s": stores,
     }
     table(
         f"fake network, {args.messages} messages, median of {args.repeat}",
@@ -113,6 +182,11 @@ def main() -> None:
             *[(f"latency {k}, ms", v) for k, v in result["latency_ms"].items()],
         ],
         ["what", "value"],
+    )
+    table(
+        f"receiver state, {result['store_messages']} messages, msg/s, median of {args.repeat}",
+        list(stores.items()),
+        ["reader, store", "msg/s"],
     )
     write("fake", result, args.json)
 

@@ -2,11 +2,14 @@
 
     python examples/relay.py       # a scripted conversation on the fake network
     python examples/relay.py --config unimsg.toml \\
-        --matrix 'matrix:!ops:example.org' --signal 'signal:group:<base64 id>' \\
-        --store ~/.local/state/unimsg/relay.sqlite
+        --matrix 'matrix:!ops:example.org' --signal 'signal:group:<base64 id>'
 
-Senders are named by the configuration's contacts. An end-to-end encrypted
-side is never mirrored into a plaintext one unless --allow-downgrade.
+A relay is a handler a bot hosts: the bot reads the client's events and
+hands those of the two conversations to the relay. Senders are named by the
+configuration's contacts. The id map lives in the client's store: set
+``[client] store = "relay.sqlite"`` in the configuration so that it lasts.
+An end-to-end encrypted side is never mirrored into a plaintext one unless
+--allow-downgrade.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import argparse
 import anyio
 
 import unimsg
-from unimsg import Client, Contact, ContactBook, MessageReceived, Relay, load_config
+from unimsg import Bot, Client, Contact, ContactBook, MessageReceived, load_config
 from unimsg.testing import EventWaiter, FakeNetwork
 
 
@@ -29,12 +32,14 @@ async def on_the_fake_network() -> None:
     room = net.create_room("matrix", creator=relay_m.account, members=[alice.account])
     group = net.create_room("signal", creator=relay_s.account, members=[bob.account])
     people = ContactBook.of(Contact.of("Alice", alice.account), Contact.of("Bob", bob.account))
-    async with (
-        Client(relay_m, relay_s) as client,
-        Relay(client, room, group, contacts=people),
-        Client(alice) as a,
-        Client(bob) as b,
-    ):
+    async with Client(relay_m, relay_s) as client, Client(alice) as a, Client(bob) as b:
+        bot = Bot(client, contacts=people)
+        bot.relay(room, group)
+        await run_scripted(bot, a, b, room)
+
+
+async def run_scripted(bot: Bot, a: Client, b: Client, room: unimsg.Address) -> None:
+    async with bot:
         alice_inbox, bob_inbox = EventWaiter(a, timeout=3), EventWaiter(b, timeout=3)
         await a.send(room, "standup in 5?")
         copy = await bob_inbox.next(MessageReceived)
@@ -51,16 +56,10 @@ async def on_the_fake_network() -> None:
 async def with_config(args: argparse.Namespace) -> None:
     config = load_config(args.config)
     async with config.client() as client:
-        relay = Relay(
-            client,
-            args.matrix,
-            args.signal,
-            store=args.store,
-            allow_downgrade=args.allow_downgrade,
-            contacts=config.contacts,
-        )
+        bot = Bot(client, contacts=config.contacts)
+        relay = bot.relay(args.matrix, args.signal, allow_downgrade=args.allow_downgrade)
         print(f"relaying {relay.name}; Ctrl-C to stop")
-        await relay.run()
+        await bot.run()
 
 
 def main() -> None:
@@ -68,7 +67,6 @@ def main() -> None:
     parser.add_argument("--config", help="a unimsg.toml; without it, run on the fake network")
     parser.add_argument("--matrix", help="the Matrix room, e.g. 'matrix:!ops:example.org'")
     parser.add_argument("--signal", help="the Signal group, 'signal:group:<base64 id>'")
-    parser.add_argument("--store", default="relay.sqlite", help="the id map (SQLite file)")
     parser.add_argument("--allow-downgrade", action="store_true")
     args = parser.parse_args()
     if args.config is None:

@@ -9,7 +9,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ._adapter import Adapter, Configurable, EventSink, OutgoingMessage
     from ._address import Address, AddressKind
-    from ._bot import Bot, Context
+    from ._bot import Bot
     from ._capabilities import (
         Feature,
         HasFeatures,
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from ._client import Client, EventStream
     from ._config import Config, load_config
     from ._contacts import ContactBook
+    from ._context import Context
     from ._events import (
         ConnectionState,
         ConnectionStateChanged,
@@ -53,6 +54,7 @@ if TYPE_CHECKING:
         AdapterNotFoundError,
         AuthenticationError,
         ClosedError,
+        ConcurrentReaderError,
         ConfigError,
         ConnectError,
         DecryptionError,
@@ -70,6 +72,7 @@ if TYPE_CHECKING:
         RateLimitedError,
         RemoteError,
         RemoteProtocolError,
+        StoreVersionError,
         UnimsgError,
         UnknownIdentityError,
         UnregisteredRecipientError,
@@ -80,10 +83,11 @@ if TYPE_CHECKING:
     from ._health import AdapterHealth
     from ._outbox import QueuedMessage
     from ._registry import AdapterStatus, adapter_class, adapter_names, adapter_status
-    from ._relay import Relay, RelayGroup
+    from ._relay import Relay
     from ._router import Contact, Route
     from ._settings import settings_from_keywords, settings_from_table
-    from ._store import MemoryStore, SqliteStore, Store
+    from ._sqlite import SqliteStore
+    from ._store import MemoryStore, OutboxEntry, Store
     from ._types import (
         Attachment,
         Capabilities,
@@ -115,6 +119,7 @@ __all__ = [
     "Capabilities",
     "Client",
     "ClosedError",
+    "ConcurrentReaderError",
     "Config",
     "ConfigError",
     "Configurable",
@@ -152,6 +157,7 @@ __all__ = [
     "NoRouteError",
     "NotFoundError",
     "NotSupportedError",
+    "OutboxEntry",
     "OutcomeUnknownError",
     "OutgoingMessage",
     "PermissionDeniedError",
@@ -162,7 +168,6 @@ __all__ = [
     "ReceiptReceived",
     "RecipientResult",
     "Relay",
-    "RelayGroup",
     "RemoteError",
     "RemoteProtocolError",
     "Route",
@@ -170,6 +175,7 @@ __all__ = [
     "SentMessage",
     "SqliteStore",
     "Store",
+    "StoreVersionError",
     "StyleRange",
     "SupportsAttachments",
     "SupportsConversationCreation",
@@ -217,10 +223,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "Address",
         "AddressKind",
     ),
-    "_bot": (
-        "Bot",
-        "Context",
-    ),
+    "_bot": ("Bot",),
     "_capabilities": (
         "Feature",
         "HasFeatures",
@@ -248,6 +251,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "load_config",
     ),
     "_contacts": ("ContactBook",),
+    "_context": ("Context",),
     "_events": (
         "ConnectionState",
         "ConnectionStateChanged",
@@ -270,6 +274,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "AdapterNotFoundError",
         "AuthenticationError",
         "ClosedError",
+        "ConcurrentReaderError",
         "ConfigError",
         "ConnectError",
         "DecryptionError",
@@ -287,6 +292,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "RateLimitedError",
         "RemoteError",
         "RemoteProtocolError",
+        "StoreVersionError",
         "UnimsgError",
         "UnknownIdentityError",
         "UnregisteredRecipientError",
@@ -302,10 +308,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "adapter_names",
         "adapter_status",
     ),
-    "_relay": (
-        "Relay",
-        "RelayGroup",
-    ),
+    "_relay": ("Relay",),
     "_router": (
         "Contact",
         "Route",
@@ -314,9 +317,10 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "settings_from_keywords",
         "settings_from_table",
     ),
+    "_sqlite": ("SqliteStore",),
     "_store": (
         "MemoryStore",
-        "SqliteStore",
+        "OutboxEntry",
         "Store",
     ),
     "_types": (

@@ -1,146 +1,47 @@
-"""Bot helpers over the event stream: commands, patterns, bounded concurrent handlers.
+"""The dispatcher: commands, patterns, event handlers and relays on one client.
 
-An optional layer: ``async for event in client.events()`` stays the primary
-API, and a bot is that loop with dispatch. ``Bot.run`` reads events, hands
-each to the handlers that want it in a task of its own (at most
-``max_concurrency`` at a time, so one slow handler never holds up the
-others) and acknowledges the event once its handlers returned.
-
-Acknowledgement is in arrival order per account, even though handlers finish
-out of order: adapters commit a resume position (the fake network a cursor,
-Matrix a sync token), and acknowledging event 7 while event 5 is still being
-handled would move that position past 5 and lose it in a crash. So an event
-is acknowledged when it and every event its account delivered before it are
-done. A crash redelivers everything after the oldest unfinished event: at
-least once, never lost.
+``async for event in client.events()`` is the plain loop; a bot is that loop
+with dispatch, and the one reader of its client's events. ``Bot.run`` reads
+events, hands each to the handlers that want it in a task of its own (at
+most ``max_concurrency`` at a time, so one slow handler never holds up the
+others) and to the relays it hosts, each relay in arrival order, and
+acknowledges the event once all of them returned. The client commits
+acknowledgements in arrival order per account (see ``_consumer``): at least
+once, never lost.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import re
 import shlex
-from collections import deque
-from collections.abc import Awaitable, Callable
-from typing import Any, Generic, Literal, Self, TypeAlias, TypeVar
+from collections.abc import Callable
+from contextlib import AsyncExitStack, ExitStack
+from typing import Any, Self, TypeVar
 
 import anyio
 import anyio.abc
 import attrs
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from ._address import Address
-from ._client import Client, Target
+from ._client import Client
 from ._contacts import ContactBook
+from ._context import Context, Handler, MessageHandler
 from ._events import Event, MessageDeleted, MessageEdited, MessageReceived, ReactionReceived
 from ._exceptions import InvalidArgumentError, UsageError
 from ._lifecycle import Background
-from ._router import Contact
-from ._types import Content, SentMessage
+from ._relay import Relay
 
 __all__ = ["Bot", "Context"]
 
 log = logging.getLogger("unimsg.bot")
 
 E = TypeVar("E", bound=Event)
-Handler: TypeAlias = Callable[["Context[E]"], Awaitable[None]]
-MessageHandler: TypeAlias = Callable[["Context[MessageReceived]"], Awaitable[None]]
 
 # What the bot itself wrote (from this client or another device of its account).
 _AUTHORED = (MessageReceived, MessageEdited, MessageDeleted, ReactionReceived)
-
-
-@attrs.frozen(kw_only=True, eq=False)
-class Context(Generic[E]):
-    """What a handler gets: the event, who and where, and ways to answer.
-
-    ``contact`` is the sender's entry in the bot's contact book and ``team``
-    the conversation's, when known. Command handlers get ``command`` and
-    ``args`` (``!deploy staging`` gives ``"deploy"`` and ``("staging",)``);
-    pattern handlers get the regular expression's ``match``.
-    """
-
-    event: E
-    client: Client
-    contact: Contact | None = None
-    team: Contact | None = None
-    command: str | None = None
-    args: tuple[str, ...] = attrs.field(default=(), converter=tuple)
-    match: re.Match[str] | None = None
-
-    @property
-    def sender(self) -> Address:
-        return self.event.sender
-
-    @property
-    def conversation(self) -> Address:
-        return self.event.conversation
-
-    @property
-    def network(self) -> str:
-        return self.event.network
-
-    async def reply(
-        self,
-        content: str | Content,
-        *,
-        format: Literal["plain", "markdown"] | None = None,
-        quote: bool = True,
-    ) -> SentMessage:
-        """Answer in the event's conversation, over the network it came from."""
-        return await self.client.reply(self.event, content, format=format, quote=quote)
-
-    async def send(
-        self,
-        to: Target,
-        content: str | Content,
-        *,
-        format: Literal["plain", "markdown"] | None = None,
-    ) -> SentMessage:
-        """Send elsewhere, through the client's routes."""
-        return await self.client.send(to, content, format=format)
-
-    async def react(self, emoji: str, *, remove: bool = False) -> SentMessage:
-        return await self.client.react(self.event, emoji, remove=remove)
-
-    async def set_typing(self, typing: bool = True) -> None:
-        await self.client.set_typing(self.event.conversation, typing)
-
-
-@attrs.define(eq=False)
-class _Pending:
-    event: Event
-    done: bool = False
-
-
-class _InOrderAcks:
-    """Acknowledges events per account in arrival order, each once it is done."""
-
-    def __init__(self, client: Client) -> None:
-        self._client = client
-        self._queues: dict[tuple[str, str], deque[_Pending]] = {}
-        self._lock = anyio.Lock()
-
-    def arrived(self, event: Event) -> _Pending:
-        pending = _Pending(event)
-        key = (event.network, event.account.id)
-        self._queues.setdefault(key, deque()).append(pending)
-        return pending
-
-    async def done(self, pending: _Pending) -> None:
-        pending.done = True
-        queue = self._queues[(pending.event.network, pending.event.account.id)]
-        # One lock for all accounts keeps each account's acks in order even
-        # when two handlers finish at once; acks are cheap, contention is not a concern.
-        async with self._lock:
-            while queue and queue[0].done:
-                event = queue.popleft().event
-                try:
-                    await self._client.ack(event)
-                except Exception:
-                    log.warning("could not acknowledge %s %s", type(event).__name__, event.id)
-
-    def unacknowledged(self) -> int:
-        return sum(len(q) for q in self._queues.values())
 
 
 @attrs.define
@@ -198,7 +99,7 @@ class Bot(Background):
         self.reply_unknown = reply_unknown
         self._commands: dict[str, MessageHandler] = {}
         self._routes: list[_Route] = []
-        self._acks = _InOrderAcks(client)
+        self._relays: list[Relay] = []
         self._reader: anyio.CancelScope | None = None
 
     # -- registration ------------------------------------------------------------
@@ -244,6 +145,29 @@ class Bot(Background):
     def commands(self) -> list[str]:
         return sorted(self._commands)
 
+    def relay(
+        self,
+        a: Address | str,
+        b: Address | str,
+        *,
+        name: str | None = None,
+        allow_downgrade: bool = False,
+    ) -> Relay:
+        """Mirror conversations ``a`` and ``b`` both ways while the bot runs (see `Relay`).
+
+        Senders are named from the bot's contact book. Each relay's name keys
+        its id map in the client's store: keep it stable across restarts.
+        """
+        relay = Relay(a, b, name=name, allow_downgrade=allow_downgrade, contacts=self.contacts)
+        if any(r.name == relay.name for r in self._relays):
+            raise InvalidArgumentError(f"the bot has a relay named {relay.name!r} already")
+        self._relays.append(relay)
+        return relay
+
+    @property
+    def relays(self) -> tuple[Relay, ...]:
+        return tuple(self._relays)
+
     # -- running -------------------------------------------------------------------
 
     async def run(
@@ -255,11 +179,39 @@ class Bot(Background):
         acknowledged) before ``run`` returns; on cancellation they are
         cancelled and their events come again on the next start.
         """
+        with await self._start_relays():
+            await self._dispatch(task_status=task_status)
+
+    async def _start_relays(self) -> ExitStack:
+        started = ExitStack()
+        try:
+            for relay in self._relays:
+                await relay.start(self.client)
+                started.callback(relay.stop)
+        except BaseException:
+            started.close()
+            raise
+        return started
+
+    async def _dispatch(
+        self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
         if self._reader is not None:
             raise UsageError("this bot is running already")
+        self.client._check_open()
+        consumer = self.client._consumer
+        assert consumer is not None
+        consumer.claim(self)
         slots = anyio.Semaphore(self.max_concurrency)
+        lanes: dict[Relay, MemoryObjectSendStream[tuple[Event, anyio.Event]]] = {}
         try:
             async with anyio.create_task_group() as handlers:
+                for relay in self._relays:
+                    send, receive = anyio.create_memory_object_stream[tuple[Event, anyio.Event]](
+                        math.inf
+                    )
+                    lanes[relay] = send
+                    handlers.start_soon(_mirror, relay, receive)
                 with anyio.CancelScope() as self._reader:
                     task_status.started()
                     while True:
@@ -268,25 +220,31 @@ class Bot(Background):
                         # and the rest wait there, unacknowledged.
                         await slots.acquire()
                         try:
-                            # Not events(): its iterator acknowledges an event
-                            # when the next is asked for, while its handler may
-                            # still be running.
-                            event = await self.client.receive()
+                            event = await consumer.next()
                         except BaseException:
                             slots.release()
                             raise
                         if event is None:
                             slots.release()
                             break
-                        pending = self._acks.arrived(event)
                         plan = self._plan(event)
-                        if not plan:
+                        mirrored: list[anyio.Event] = []
+                        for relay in self._relays_for(event):
+                            # Queued here, in arrival order; the relay takes them one by one.
+                            mirrored.append(anyio.Event())
+                            lanes[relay].send_nowait((event, mirrored[-1]))
+                        if not plan and not mirrored:
+                            # Nothing to wait for: committed with the next group.
                             slots.release()
-                            await self._acks.done(pending)
+                            consumer.done(event)
                             continue
-                        handlers.start_soon(self._handle, plan, pending, slots)
+                        handlers.start_soon(self._handle, plan, event, mirrored, slots)
+                # Stopped: the relays finish what they were given, then end.
+                for lane in lanes.values():
+                    lane.close()
         finally:
             self._reader = None
+            consumer.release(self)
 
     def stop(self) -> None:
         """Stop reading events; handlers already running finish."""
@@ -294,7 +252,15 @@ class Bot(Background):
             self._reader.cancel()
 
     async def __aenter__(self) -> Self:
-        await self._start_background(self.run, self.stop)
+        async def setup(stack: AsyncExitStack) -> None:
+            # Relays start here, not in the background task, so that a refused
+            # downgrade raises from ``async with`` itself.
+            stack.enter_context(await self._start_relays())
+            tg = await stack.enter_async_context(anyio.create_task_group())
+            stack.callback(self.stop)
+            await tg.start(self._dispatch)
+
+        await self._start_background(setup)
         return self
 
     # -- dispatch --------------------------------------------------------------------
@@ -357,13 +323,18 @@ class Bot(Background):
 
         return help_ if name == "help" else unknown
 
+    def _relays_for(self, event: Event) -> list[Relay]:
+        if _own(event):
+            return []
+        return [r for r in self._relays if event.conversation in r.conversations]
+
     async def _handle(
         self,
         plan: list[tuple[Handler[Any], Context[Any]]],
-        pending: _Pending,
+        event: Event,
+        mirrored: list[anyio.Event],
         slots: anyio.Semaphore,
     ) -> None:
-        event = pending.event
         try:
             for handler, ctx in plan:
                 try:
@@ -376,9 +347,21 @@ class Bot(Background):
                         type(event).__name__,
                         event.id,
                     )
+            for done in mirrored:
+                await done.wait()
         finally:
             slots.release()
-        await self._acks.done(pending)
+        await self.client.ack(event)
+
+
+async def _mirror(
+    relay: Relay, events: MemoryObjectReceiveStream[tuple[Event, anyio.Event]]
+) -> None:
+    async with events:
+        async for event, done in events:
+            # A failure ends the bot (its event stays unacknowledged, to come again).
+            await relay.handle(event)
+            done.set()
 
 
 def _own(event: Event) -> bool:

@@ -5,18 +5,18 @@ from __future__ import annotations
 import logging
 import math
 import os
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
 from types import TracebackType
 from typing import Self, TypeVar
 
 import anyio
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+from anyio.streams.memory import MemoryObjectSendStream
 
 from ._adapter import Adapter
 from ._address import Address
 from ._capabilities import SupportsEncryption, capabilities_of
+from ._consumer import Consumer
 from ._contacts import ContactBook
 from ._events import ConnectionState, Event
 from ._exceptions import (
@@ -27,11 +27,12 @@ from ._exceptions import (
     OutcomeUnknownError,
     RateLimitedError,
 )
-from ._health import AdapterHealth, _Health, event_key
-from ._lifecycle import close_stack, unwrap
+from ._health import AdapterHealth, _Health
+from ._lifecycle import Background
 from ._outbox import Outbox
 from ._router import Contact, Route, adapter_name, plan_routes
-from ._store import MemoryStore, SqliteStore, Store
+from ._sqlite import SqliteStore
+from ._store import MemoryStore, Store
 from ._types import (
     Capabilities,
     MessageRef,
@@ -48,7 +49,7 @@ def _target(value: Target) -> Address | Contact:
     return value if isinstance(value, Contact) else Address.parse(value)
 
 
-class ClientCore:
+class ClientCore(Background):
     """One application's view of all its accounts.
 
     ``async with Client(signal, matrix, routes=[...]) as client:`` starts
@@ -83,14 +84,9 @@ class ClientCore:
         self.require_encryption = require_encryption
         self.rate_limit_budget = rate_limit_budget
         self._event_buffer = event_buffer
-        self._stack: AsyncExitStack | None = None
         self._events_out: MemoryObjectSendStream[Event] | None = None
-        self._events_in: MemoryObjectReceiveStream[Event] | None = None
+        self._consumer: Consumer | None = None
         self._closed = False
-        # Redeliveries (reconnects, replays, restarts) must not reach the
-        # application twice: ``_handed`` covers this run, the store past runs.
-        self._handed: OrderedDict[str, None] = OrderedDict()
-        self._handed_limit = 10_000
         if store is None:
             store = MemoryStore()
         elif not isinstance(store, Store):
@@ -104,31 +100,39 @@ class ClientCore:
     async def __aenter__(self) -> Self:
         if self._stack is not None or self._closed:
             raise ClosedError("a Client can be opened once; create a new one")
-        send, receive = anyio.create_memory_object_stream[Event](self._event_buffer)
-        self._events_out, self._events_in = send, receive
         try:
-            await self._start(send, receive)
-        except BaseExceptionGroup as group:
-            # An adapter that cannot start fails the task group.
+            await self._start_background(self._setup)
+        except BaseException:
             self._closed = True
-            unwrap(group)
+            raise
         return self
 
-    async def _start(
-        self, send: MemoryObjectSendStream[Event], receive: MemoryObjectReceiveStream[Event]
-    ) -> None:
-        async with AsyncExitStack() as stack:
-            stack.push_async_callback(receive.aclose)
-            stack.push_async_callback(send.aclose)
-            tg = await stack.enter_async_context(anyio.create_task_group())
-            stack.callback(tg.cancel_scope.cancel)
-            stack.callback(self.store.close)
-            for name, adapter in self._adapters.items():
-                await tg.start(self._run_adapter, adapter)
-                self._health[name].state = ConnectionState.CONNECTED
-            # Started after the adapters: queued sends from a previous run go out first thing.
-            await tg.start(self.outbox.run)
-            self._stack = stack.pop_all()
+    async def _setup(self, stack: AsyncExitStack) -> None:
+        send, receive = anyio.create_memory_object_stream[Event](self._event_buffer)
+        self._events_out = send
+        self._consumer = Consumer(self.store, receive, self._adapter_ack)
+        stack.push_async_callback(receive.aclose)
+        stack.push_async_callback(send.aclose)
+        await self.store.open()
+        stack.push_async_callback(self.store.close)
+        tg = await stack.enter_async_context(anyio.create_task_group())
+        stack.callback(tg.cancel_scope.cancel)
+        # Before the adapters stop: what the application finished is committed.
+        stack.push_async_exit(self._last_commit)
+        for name, adapter in self._adapters.items():
+            await tg.start(self._run_adapter, adapter)
+            self._health[name].state = ConnectionState.CONNECTED
+        # Started after the adapters: queued sends from a previous run go out first thing.
+        await tg.start(self.outbox.run)
+
+    async def _last_commit(self, exc_type: type[BaseException] | None, *_: object) -> None:
+        # Not after an error: the events in hand then come again on the next start.
+        if exc_type is None and self._consumer is not None:
+            with anyio.move_on_after(10, shield=True):
+                await self._consumer.flush()
+
+    async def aclose(self) -> None:
+        await self.__aexit__(None, None, None)
 
     async def __aexit__(
         self,
@@ -136,20 +140,8 @@ class ClientCore:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> bool | None:
-        return await self._close(exc_type, exc, tb)
-
-    async def aclose(self) -> None:
-        await self._close(None, None, None)
-
-    async def _close(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> bool | None:
         self._closed = True
-        stack, self._stack = self._stack, None
-        return await close_stack(stack, exc_type, exc, tb)
+        return await super().__aexit__(exc_type, exc, tb)
 
     async def _run_adapter(
         self, adapter: Adapter, *, task_status: anyio.abc.TaskStatus[None]
@@ -237,54 +229,37 @@ class ClientCore:
         """Every event of every adapter, in arrival order (per conversation: network order).
 
         With ``auto_ack`` an event counts as handled (acknowledged) once the
-        loop asks for the next one; ``ack`` does it earlier. With
-        ``auto_ack=False`` nothing is acknowledged until you call ``ack`` —
-        for handlers that finish out of order. Cancelling a wait (a timeout)
-        leaves the stream usable.
+        loop asks for the next one, and is committed (to the store, then the
+        adapter) before the loop waits for more events, at least every 256
+        events and when the client closes; ``ack`` commits at once. Leaving
+        the loop (``break``, an error) leaves its last event unacknowledged. With
+        ``auto_ack=False`` nothing is acknowledged until you call ``ack``.
+        A client has one reader: a second one in another task (another
+        loop, a `Bot`) raises `ConcurrentReaderError`. Cancelling a wait (a
+        timeout) leaves the stream usable.
         """
         self._check_open()
         return EventStream(self, auto_ack=auto_ack)
 
-    async def receive(self) -> Event | None:
-        """The next event (``None`` once the client closed), not acknowledged."""
-        self._check_open()
-        return await self._receive()
-
-    async def _receive(self) -> Event | None:
-        assert self._events_in is not None
-        while True:
-            try:
-                event = await self._events_in.receive()
-            except (anyio.EndOfStream, anyio.ClosedResourceError):
-                return None
-            key = event_key(event)
-            if self.store.seen(key):
-                # Handled in this run or an earlier one: tell the adapter again
-                # so that its resume position moves past the copy.
-                log.debug("dropped a handled %s %s", type(event).__name__, event.id)
-                await self._adapter_for_event(event).ack(event)
-                continue
-            if key in self._handed:
-                # The first copy is still with the application; its ack covers this one.
-                log.debug("dropped a redelivered %s %s", type(event).__name__, event.id)
-                continue
-            self._handed[key] = None
-            if len(self._handed) > self._handed_limit:
-                self._handed.popitem(last=False)
-            return event
-
     async def ack(self, event: Event) -> None:
-        """Mark ``event`` handled: it will not be delivered again, even after a restart."""
-        key = event_key(event)
-        self._handed.pop(key, None)
-        self.store.remember(key)
+        """Mark ``event`` handled: it will not be delivered again, even after a restart.
+
+        Acknowledgements take effect in arrival order per account: an event
+        is committed once every event its account delivered before it was
+        acknowledged too, so acknowledge each event you read.
+        """
+        if self._consumer is None:
+            raise ClosedError("the client is not open yet: use 'async with Client(...)'")
+        await self._consumer.ack(event)
+
+    async def _adapter_ack(self, event: Event) -> None:
         await self._adapter_for_event(event).ack(event)
 
     def health(self) -> dict[str, AdapterHealth]:
         """Each adapter's connection state, last event time and the client's backlog."""
         backlog = 0
-        if self._events_in is not None and self._stack is not None:
-            backlog = self._events_in.statistics().current_buffer_used
+        if self._consumer is not None and self._stack is not None:
+            backlog = self._consumer.backlog()
         return {
             name: AdapterHealth(
                 state=h.state, last_event=h.last_event, events=h.events, backlog=backlog
@@ -301,19 +276,31 @@ class EventStream:
     """The iterator ``Client.events()`` returns."""
 
     def __init__(self, client: ClientCore, *, auto_ack: bool = True) -> None:
-        self._client = client
+        assert client._consumer is not None
+        self._consumer = client._consumer
         self._auto_ack = auto_ack
         self._pending: Event | None = None
+
+    def __repr__(self) -> str:
+        return f"<EventStream auto_ack={self._auto_ack}>"
 
     def __aiter__(self) -> EventStream:
         return self
 
+    def __del__(self) -> None:
+        # A loop left (``break``, an error): its last event stays unacknowledged.
+        # With auto_ack=False the application acknowledges, maybe later.
+        if self._auto_ack and self._pending is not None:
+            self._consumer.abandon(self._pending)
+
     async def __anext__(self) -> Event:
+        self._consumer.claim(self)
         previous, self._pending = self._pending, None
         if previous is not None and self._auto_ack:
-            await self._client.ack(previous)
-        event = await self._client._receive()
+            self._consumer.done(previous)
+        event = await self._consumer.next()
         if event is None:
+            self._consumer.release(self)
             raise StopAsyncIteration
         self._pending = event
         return event

@@ -9,7 +9,9 @@
     │   ├── NotSupportedError       the network or adapter lacks the feature
     │   ├── ClosedError             the client or adapter is not open
     │   ├── AdapterNotFoundError    unknown adapter name or missing extra
-    │   └── ConfigError             bad configuration (also a ValueError); one line per problem
+│   ├── ConcurrentReaderError   a second reader of one client's events
+│   ├── StoreVersionError       the store was written by a newer unimsg
+│   └── ConfigError             bad configuration (also a ValueError); one line per problem
     ├── RemoteError                 the network or the daemon did it
     │   ├── ConnectError            cannot reach it, or the connection dropped
     │   ├── AuthenticationError     credentials refused
@@ -88,6 +90,18 @@ class ClosedError(UsageError):
 
 class AdapterNotFoundError(UsageError):
     """No adapter of that name is installed, or the client holds none of that name."""
+
+
+class ConcurrentReaderError(UsageError):
+    """A client's events already have a reader (a bot, an ``events()`` loop).
+
+    Two readers would each get part of the stream and acknowledge what the
+    other has not handled; one reader per client, with handlers on a `Bot`.
+    """
+
+
+class StoreVersionError(UsageError):
+    """The store's schema is newer than this unimsg understands; upgrade unimsg."""
 
 
 class ConfigError(UsageError, ValueError):

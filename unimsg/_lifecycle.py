@@ -7,12 +7,9 @@ the error itself, so that ``except ConnectError`` works around
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
-from contextlib import AbstractContextManager, AsyncExitStack
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
 from types import TracebackType
-from typing import Any
-
-import anyio
 
 __all__ = ["Background", "close_stack", "leaves", "unwrap"]
 
@@ -55,25 +52,24 @@ async def close_stack(
 
 
 class Background:
-    """Base of ``async with`` objects that run one loop in their own task group."""
+    """Base of ``async with`` objects that keep a task group open until they exit.
+
+    The client (adapters and outbox) and the bot (its reader) use it: the
+    subclass's ``setup`` enters what it needs into the exit stack, the task
+    group included, and starts its tasks; exit unwinds the stack and reports
+    the error itself rather than an exception group.
+    """
 
     _stack: AsyncExitStack | None = None
 
-    async def _start_background(
-        self,
-        run: Callable[..., Coroutine[Any, Any, Any]],
-        stop: Callable[[], None],
-        *,
-        holding: AbstractContextManager[Any] | None = None,
-    ) -> None:
-        """Start ``run`` (it calls ``task_status.started()``); ``stop`` ends it on exit."""
-        async with AsyncExitStack() as stack:
-            if holding is not None:
-                stack.enter_context(holding)
-            tg = await stack.enter_async_context(anyio.create_task_group())
-            stack.callback(stop)
-            await tg.start(run)
-            self._stack = stack.pop_all()
+    async def _start_background(self, setup: Callable[[AsyncExitStack], Awaitable[None]]) -> None:
+        try:
+            async with AsyncExitStack() as stack:
+                await setup(stack)
+                self._stack = stack.pop_all()
+        except BaseExceptionGroup as group:
+            # A task that failed while starting fails the task group.
+            unwrap(group)
 
     async def __aexit__(
         self,

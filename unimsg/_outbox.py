@@ -29,7 +29,7 @@ from ._address import Address
 from ._exceptions import ConnectError, OutcomeUnknownError, RateLimitedError, RemoteProtocolError
 from ._lifecycle import leaves
 from ._serialize import content_from_json, content_to_json
-from ._store import Store
+from ._store import OutboxEntry, Store
 from ._types import SentMessage
 
 __all__ = ["Outbox", "QueuedMessage"]
@@ -96,11 +96,12 @@ class Outbox:
     async def run(self, *, task_status: TaskStatus[None]) -> None:
         async with anyio.create_task_group() as tg:
             self._tg = tg
-            for key, lane, payload in self._store.outbox_pending():
-                item = _decode(key, lane, payload)
+            for entry in await self._store.outbox_pending():
+                key = entry.key
+                item = _decode(entry)
                 if item is None:
                     log.error("dropping unreadable outbox entry %s", key)
-                    self._store.outbox_remove(key)
+                    await self._store.outbox_remove(key)
                     continue
                 await self._dispatch(item)
             task_status.started()
@@ -110,7 +111,7 @@ class Outbox:
         key = message.idempotency_key
         lane = f"{adapter_name}\x1f{message.to}"
         item = _Item(key, lane, adapter_name, message)
-        self._store.outbox_add(key, lane, _encode(item))
+        await self._store.outbox_add(OutboxEntry(key=key, lane=lane, payload=_encode(item)))
         queued = self._waiters.setdefault(key, QueuedMessage(key))
         await self._dispatch(item)
         return queued
@@ -131,7 +132,7 @@ class Outbox:
             self._tg.start_soon(drain)
         await lane.send(item)
 
-    def status(self, key: str) -> str | None:
+    async def status(self, key: str) -> str | None:
         """``"unknown"`` for a send given up because it may have gone out (see
         `OutcomeUnknownError`), ``"queued"`` while queued here, else ``None``.
 
@@ -139,15 +140,15 @@ class Outbox:
         """
         if key in self._queued:
             return "queued"
-        return self._store.get(_STATUS + key)
+        return await self._store.get(_STATUS + key)
 
     async def _deliver(self, item: _Item) -> None:
         adapter = self._adapters(item.adapter)
         # Without idempotency keys a second attempt after a possible first one duplicates.
         careful = not adapter.idempotent_sends
         marker = _ATTEMPT + item.key
-        if careful and self._store.get(marker) is not None:
-            self._unknown(
+        if careful and await self._store.get(marker) is not None:
+            await self._unknown(
                 item,
                 OutcomeUnknownError(
                     f"an earlier run sent {item.key} and stopped before the answer: it may "
@@ -160,7 +161,7 @@ class Outbox:
         while True:
             attempt += 1
             if careful:
-                self._store.put(marker, "1")
+                await self._store.put(marker, "1")
             try:
                 try:
                     sent = await adapter.send(item.message)
@@ -172,7 +173,7 @@ class Outbox:
                     raise found[0] from None
             except OutcomeUnknownError as exc:
                 if careful:
-                    self._unknown(item, exc)
+                    await self._unknown(item, exc)
                     return
                 wait = exc.retry_after if isinstance(exc, RateLimitedError) else None
                 await self._backoff(item, attempt, exc, delay if wait is None else wait)
@@ -181,16 +182,16 @@ class Outbox:
             except TRANSIENT as exc:
                 # Certainly not sent (the adapter says OutcomeUnknownError otherwise).
                 if careful:
-                    self._store.put(marker, None)
+                    await self._store.put(marker, None)
                 wait = exc.retry_after if isinstance(exc, RateLimitedError) else None
                 await self._backoff(item, attempt, exc, delay if wait is None else wait)
                 delay = min(delay * 2, self.max_backoff)
                 continue
             except Exception as exc:
                 log.error("outbox send %s failed for good: %s", item.key, type(exc).__name__)
-                self._done(item, exc)
+                await self._done(item, exc)
                 return
-            self._done(item, sent)
+            await self._done(item, sent)
             return
 
     async def _backoff(self, item: _Item, attempt: int, exc: Exception, wait: float) -> None:
@@ -203,19 +204,19 @@ class Outbox:
         )
         await anyio.sleep(wait)
 
-    def _unknown(self, item: _Item, exc: OutcomeUnknownError) -> None:
+    async def _unknown(self, item: _Item, exc: OutcomeUnknownError) -> None:
         log.error(
             "outbox send %s may or may not have been delivered; not sending it again "
             "(status 'unknown')",
             item.key,
         )
-        self._store.put(_STATUS + item.key, "unknown")
-        self._done(item, exc)
+        await self._store.put(_STATUS + item.key, "unknown")
+        await self._done(item, exc)
 
-    def _done(self, item: _Item, result: SentMessage | BaseException) -> None:
+    async def _done(self, item: _Item, result: SentMessage | BaseException) -> None:
         self._queued.discard(item.key)
-        self._store.outbox_remove(item.key)
-        self._store.put(_ATTEMPT + item.key, None)
+        await self._store.outbox_remove(item.key)
+        await self._store.put(_ATTEMPT + item.key, None)
         self._finish(item.key, result)
 
     def _finish(self, key: str, result: SentMessage | BaseException) -> None:
@@ -240,9 +241,10 @@ def _encode(item: _Item) -> str:
     )
 
 
-def _decode(key: str, lane: str, payload: str) -> _Item | None:
+def _decode(entry: OutboxEntry) -> _Item | None:
+    key, lane = entry.key, entry.lane
     try:
-        data = json.loads(payload)
+        data = json.loads(entry.payload)
         message = OutgoingMessage(
             to=Address.parse(data["to"]),
             content=content_from_json(data["content"]),

@@ -1,8 +1,10 @@
-"""The relay: two conversations mirrored both ways, on any two adapters of one client.
+"""The relay: two conversations mirrored both ways, a handler hosted by a `Bot`.
 
-Each message is copied with its sender's name ("Alice: hi"); replies,
-reactions, edits and deletes follow through an id map of (original, copy)
-pairs kept in SQLite, so they still find their message after a restart.
+``bot.relay(a, b)`` mirrors conversations ``a`` and ``b`` (on any two
+adapters of the bot's client). Each message is copied with its sender's name
+("Alice: hi"); replies, reactions, edits and deletes follow through an id map
+of (original, copy) pairs kept in the client's store, so they still find
+their message after a restart when the store is a file.
 
 Loops cannot form: events by the relay's own accounts are dropped (which
 covers its copies, ``from_self`` echoes and its own reactions and edits),
@@ -15,14 +17,6 @@ it, and the id map turns the redelivery into a no-op.
 from __future__ import annotations
 
 import logging
-import os
-from collections.abc import Iterable
-from contextlib import ExitStack
-from types import TracebackType
-from typing import Self
-
-import anyio
-import anyio.abc
 
 from ._address import Address
 from ._client import Client
@@ -38,11 +32,9 @@ from ._exceptions import (
     UsageError,
 )
 from ._health import event_key
-from ._idmap import IdMap
-from ._lifecycle import Background
-from ._types import Attachment, Content, SentMessage
+from ._types import Attachment, Content, MessageRef, SentMessage
 
-__all__ = ["Relay", "RelayGroup"]
+__all__ = ["Relay"]
 
 log = logging.getLogger("unimsg.relay")
 
@@ -51,41 +43,33 @@ _PERMANENT = (NotFoundError, PermissionDeniedError, NotSupportedError, DeliveryE
 
 
 class Relay:
-    """Mirror conversations ``a`` and ``b`` (a Matrix room and a Signal group, say).
+    """Conversations ``a`` and ``b`` (a Matrix room and a Signal group, say), mirrored.
 
-    ``store`` is the id map's SQLite file (created with mode 0600), or
-    ``":memory:"`` to forget everything at exit. Mirroring an end-to-end
-    encrypted conversation into a plaintext one raises
-    `EncryptionRequiredError` at start unless ``allow_downgrade=True``.
-    Senders are named from ``contacts``, else by their address's id.
-
-    ``async with relay:`` runs it in the background; ``await relay.run()``
-    runs it in the foreground; several relays on one client run together in
-    a `RelayGroup`.
+    Made by `Bot.relay`, which feeds it the events of its two conversations
+    one at a time, in arrival order, so that an edit never overtakes the
+    message it edits. Mirroring an end-to-end encrypted conversation into a
+    plaintext one raises `EncryptionRequiredError` when the bot starts,
+    unless ``allow_downgrade=True``. Senders are named from ``contacts``,
+    else by their address's id.
     """
 
     def __init__(
         self,
-        client: Client,
         a: Address | str,
         b: Address | str,
         *,
-        store: str | os.PathLike[str] = ":memory:",
-        allow_downgrade: bool = False,
         name: str | None = None,
+        allow_downgrade: bool = False,
         contacts: ContactBook | None = None,
     ) -> None:
-        self.client = client
         self.a, self.b = Address.parse(a), Address.parse(b)
         if self.a == self.b:
             raise InvalidArgumentError("a relay needs two different conversations")
-        self.store = store
         self.allow_downgrade = allow_downgrade
         self.name = name or f"{self.a} <-> {self.b}"
-        self.contacts = contacts if contacts is not None else client.contacts
-        self._map: IdMap | None = None
+        self.contacts = contacts if contacts is not None else ContactBook()
+        self._client: Client | None = None
         self._protect: dict[Address, bool] = {}
-        self._group: RelayGroup | None = None
 
     def __repr__(self) -> str:
         return f"<Relay {self.name}>"
@@ -95,14 +79,14 @@ class Relay:
         return self.a, self.b
 
     @property
-    def idmap(self) -> IdMap:
-        if self._map is None:
-            raise UsageError(f"{self!r} is not running")
-        return self._map
+    def client(self) -> Client:
+        if self._client is None:
+            raise UsageError(f"{self!r} is not running: run the bot that hosts it")
+        return self._client
 
-    async def open(self) -> None:
-        """Check encryption and open the id map (`run` and `RelayGroup` do this)."""
-        state = {c: await self.client.encryption_state(c) for c in self.conversations}
+    async def start(self, client: Client) -> None:
+        """Check encryption before the first event (the hosting bot calls this)."""
+        state = {c: await client.encryption_state(c) for c in self.conversations}
         for here, there in ((self.a, self.b), (self.b, self.a)):
             downgrade = state[here].encrypted and not state[there].encrypted
             if downgrade and not self.allow_downgrade:
@@ -113,52 +97,43 @@ class Relay:
                 )
             # Sends into `there` must stay encrypted if it was when we checked.
             self._protect[there] = state[here].encrypted and not self.allow_downgrade
-        self._map = IdMap(self.store, self.name)
+        self._client = client
 
-    def close(self) -> None:
-        if self._map is not None:
-            self._map.close()
-            self._map = None
+    def stop(self) -> None:
+        self._client = None
 
-    async def run(
-        self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
-    ) -> None:
-        await RelayGroup(self.client, [self]).run(task_status=task_status)
+    async def copy_of(self, conversation: Address, message_id: str) -> MessageRef | None:
+        """The relay's copy of an original message."""
+        return await self.client.store.relay_copy(self.name, str(conversation), message_id)
 
-    async def __aenter__(self) -> Self:
-        self._group = RelayGroup(self.client, [self])
-        await self._group.__aenter__()
-        return self
+    async def origin_of(self, conversation: Address, message_id: str) -> MessageRef | None:
+        """The original of one of the relay's copies."""
+        return await self.client.store.relay_origin(self.name, str(conversation), message_id)
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> bool | None:
-        group, self._group = self._group, None
-        return None if group is None else await group.__aexit__(exc_type, exc, tb)
+    async def counterpart(self, conversation: Address, message_id: str) -> MessageRef | None:
+        """The other side's message: the copy of an original, or the original of a copy."""
+        return await self.copy_of(conversation, message_id) or await self.origin_of(
+            conversation, message_id
+        )
 
     # -- mirroring ------------------------------------------------------------------
 
     async def handle(self, event: Event) -> None:
-        """Mirror ``event`` if it belongs to one of the two conversations.
-
-        Public so that an application reading ``client.events()`` itself can
-        feed a relay; acknowledge the event after this returns.
-        """
-        if event.conversation not in self.conversations or _own(event):
+        """Mirror ``event``, one of the two conversations' (the hosting bot calls this)."""
+        if event.conversation not in self.conversations:
             return
         here = event.conversation
         there = self.b if here == self.a else self.a
         try:
             if isinstance(event, MessageReceived):
                 await self._message(event, here, there)
-            elif isinstance(
-                event, MessageEdited | MessageDeleted | ReactionReceived
-            ) and not self.idmap.handled(here, event.id):
-                await self._follow(event, here)
-                self.idmap.mark_handled(here, event.id)
+            elif isinstance(event, MessageEdited | MessageDeleted | ReactionReceived):
+                # Marked after following, so that a crash in between redelivers it;
+                # the mark turns a redelivery after the ack's loss into a no-op.
+                mark = f"relay\x1f{self.name}\x1f{here}\x1f{event.id}"
+                if not await self.client.store.seen([mark]):
+                    await self._follow(event, here)
+                    await self.client.store.remember([mark])
         except _PERMANENT as exc:
             log.warning(
                 "relay %s could not mirror %s %s: %s",
@@ -169,7 +144,7 @@ class Relay:
             )
 
     async def _message(self, event: MessageReceived, here: Address, there: Address) -> None:
-        if self.idmap.known(here, event.id):
+        if await self.counterpart(here, event.id) is not None:
             return
         caps = self.client.capabilities(there.network)
         who = self.contacts.name_of(event.sender)
@@ -186,10 +161,10 @@ class Relay:
             text += f" [not carried: {', '.join(files)}]"
         reply_to = None
         if event.reply_to is not None and caps.replies:
-            reply_to = self.idmap.counterpart(here, event.reply_to.id)
+            reply_to = await self.counterpart(here, event.reply_to.id)
         content = Content(text=text, attachments=attachments, reply_to=reply_to)
         sent = await self._post(there, content, event)
-        self.idmap.record(event.ref, sent.ref)
+        await self.client.store.relay_record(self.name, event.ref, sent.ref)
 
     async def _post(self, there: Address, content: Content, event: Event) -> SentMessage:
         # ``via`` bypasses the routes: a relay must stay on its two conversations
@@ -214,96 +189,16 @@ class Relay:
     ) -> None:
         if isinstance(event, ReactionReceived):
             # Reactions go either way: on an original to its copy, on a copy to its original.
-            other = self.idmap.counterpart(here, event.target.id)
+            other = await self.counterpart(here, event.target.id)
             if other is not None:
                 await self.client.react(other, event.emoji, remove=event.removed)
             return
         # The relay can only change its own messages: edits and deletes follow
         # from an original to its copy, never back.
-        copy = self.idmap.copy_of(here, event.target.id)
+        copy = await self.copy_of(here, event.target.id)
         if copy is None:
             return
         if isinstance(event, MessageEdited):
             await self.client.edit(copy, f"{self.contacts.name_of(event.sender)}: {event.text}")
         else:
             await self.client.delete(copy)
-
-
-class RelayGroup(Background):
-    """Several relays on one client, fed by one reader of ``client.events()``.
-
-    Events are handled one at a time in arrival order, so an edit never
-    overtakes the message it edits; each is acknowledged after every relay
-    it concerns has mirrored and recorded it. Events of other conversations
-    are acknowledged and dropped: the group owns the client's event stream.
-    """
-
-    def __init__(self, client: Client, relays: Iterable[Relay]) -> None:
-        self.client = client
-        self.relays = tuple(relays)
-        if any(r.client is not client for r in self.relays):
-            raise InvalidArgumentError("every relay of a group must use the group's client")
-        names = [r.name for r in self.relays]
-        if len(set(names)) != len(names):
-            raise InvalidArgumentError(f"relay names must differ, they share the id map: {names}")
-        self._by_conversation: dict[Address, list[Relay]] = {}
-        for relay in self.relays:
-            for conversation in relay.conversations:
-                self._by_conversation.setdefault(conversation, []).append(relay)
-        self._waiting: anyio.CancelScope | None = None
-        self._stopping = False
-
-    async def run(
-        self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
-    ) -> None:
-        """Mirror until the client closes or `stop` is called."""
-        with await self._open():
-            await self._mirror(task_status=task_status)
-
-    async def _open(self) -> ExitStack:
-        opened = ExitStack()
-        try:
-            for relay in self.relays:
-                await relay.open()
-                opened.callback(relay.close)
-        except BaseException:
-            opened.close()
-            raise
-        return opened
-
-    async def _mirror(
-        self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
-    ) -> None:
-        self._stopping = False
-        stream = self.client.events()
-        task_status.started()
-        while not self._stopping:
-            event: Event | None = None
-            # Only the wait is cancelled by stop(): an event being mirrored
-            # finishes, so stopping never leaves a copy unrecorded.
-            with anyio.CancelScope() as self._waiting:
-                event = await anext(stream, None)
-            self._waiting = None
-            if event is None:
-                break
-            for relay in self._by_conversation.get(event.conversation, ()):
-                await relay.handle(event)
-            await self.client.ack(event)
-
-    def stop(self) -> None:
-        self._stopping = True
-        if self._waiting is not None:
-            self._waiting.cancel()
-
-    async def __aenter__(self) -> Self:
-        # Opened here, not in the background task, so that a refused
-        # downgrade raises from ``async with`` itself, unwrapped.
-        opened = await self._open()
-        await self._start_background(self._mirror, self.stop, holding=opened)
-        return self
-
-
-def _own(event: Event) -> bool:
-    if isinstance(event, MessageReceived) and event.from_self:
-        return True
-    return event.sender == event.account

@@ -10,10 +10,10 @@ pytestmark = pytest.mark.anyio
 
 
 async def _next_message(client: Client) -> MessageReceived:
-    while True:
-        event = await client.receive()
+    async for event in client.events(auto_ack=False):
         if isinstance(event, MessageReceived):
             return event
+    raise AssertionError("the client closed before a message came")
 
 
 async def test_a_redelivered_event_keeps_its_key() -> None:

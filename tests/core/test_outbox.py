@@ -90,7 +90,8 @@ async def test_queued_sends_survive_a_restart(fake_network: FakeNetwork, tmp_pat
         Client(b) as cb,
     ):
         assert await texts(cb, 2) == ["written down", "and this"]
-    assert unimsg.SqliteStore(db).outbox_pending() == []
+    async with unimsg.SqliteStore(db) as store:
+        assert await store.outbox_pending() == []
 
 
 async def test_permanent_failures_reach_the_waiter(fake_network: FakeNetwork) -> None:
@@ -99,7 +100,7 @@ async def test_permanent_failures_reach_the_waiter(fake_network: FakeNetwork) ->
         queued = await ca.enqueue("signal:+15550000099", "nobody home")
         with pytest.raises(unimsg.UnregisteredRecipientError):
             await queued.delivered()
-        assert ca.store.outbox_pending() == []
+        assert await ca.store.outbox_pending() == []
 
 
 class Lost(Flaky):
@@ -123,11 +124,11 @@ async def test_outcome_unknown_is_not_resent_without_idempotency(
     async with Client(a) as ca, Client(b) as cb:  # type: ignore[arg-type]
         ca.outbox.initial_backoff = 0.01
         queued = await ca.enqueue(b.account, "maybe sent")
-        assert ca.outbox.status(queued.key) == "queued"
+        assert await ca.outbox.status(queued.key) == "queued"
         with pytest.raises(unimsg.OutcomeUnknownError):
             await queued.delivered()
         assert a.calls == 1
-        assert ca.outbox.status(queued.key) == "unknown"
+        assert await ca.outbox.status(queued.key) == "unknown"
         waiter = EventWaiter(cb, timeout=2)
         await waiter.next(unimsg.MessageReceived)
         await waiter.none(unimsg.MessageReceived, within=0.2)
@@ -173,6 +174,7 @@ async def test_send_interrupted_by_a_crash_is_not_resent(
     async with Client(again, store=db) as ca, Client(b) as cb:  # type: ignore[arg-type]
         await anyio.sleep(0.1)
         assert again.calls == 0
-        assert ca.outbox.status(queued.key) == "unknown"
+        assert await ca.outbox.status(queued.key) == "unknown"
         await EventWaiter(cb, timeout=1).none(unimsg.MessageReceived, within=0.2)
-    assert unimsg.SqliteStore(db).outbox_pending() == []
+    async with unimsg.SqliteStore(db) as store:
+        assert await store.outbox_pending() == []

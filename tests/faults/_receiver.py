@@ -85,7 +85,7 @@ async def main(record_path: Path, store: Path, work: float) -> None:
     adapter = Watched(make_adapter(settings), record)
     async with Client(adapter, store=store) as client:
         record.write("ready")
-        while (event := await client.receive()) is not None:
+        async for event in client.events(auto_ack=False):
             message = _tracked(event)
             if message is not None:
                 record.write(f"begin {message.text} {message.id}")

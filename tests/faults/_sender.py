@@ -5,7 +5,8 @@
 With ``--enqueue N`` it queues the texts ``s0`` … ``s{N-1}`` to TO; without,
 it only lets the outbox deliver what an earlier (killed) run left queued.
 Adapter settings come as JSON in ``UNIMSG_FAULTS_ADAPTER`` (see _receiver.py).
-RECORD gets ``ready``, ``sent <text> <id>`` per receipt and ``drained``.
+RECORD gets ``ready``, ``queued`` once every text is in the outbox, ``sent <text> <id>``
+per receipt and ``drained``.
 """
 
 from __future__ import annotations
@@ -29,11 +30,13 @@ async def main(record_path: Path, store: Path, to: str, enqueue: int) -> None:
         client.outbox.initial_backoff = 0.1
         record.write("ready")
         queued = [await client.enqueue(to, f"s{i}") for i in range(enqueue)]
+        if enqueue:
+            record.write("queued")
         for i, waiting in enumerate(queued):
             sent = await waiting.delivered()
             record.write(f"sent s{i} {sent.id}")
         # The store has no change notification; the outbox empties within seconds.
-        while client.store.outbox_pending():  # noqa: ASYNC110
+        while await client.store.outbox_pending():  # noqa: ASYNC110
             await anyio.sleep(0.02)
         record.write("drained")
 

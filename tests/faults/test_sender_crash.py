@@ -39,6 +39,8 @@ async def _crash_and_resume(sender: AppProcess, proxy: MeddlingProxy) -> None:
     await sender.start()
     with anyio.fail_after(30):
         await proxy.answered.wait()  # the server has acted and answered; the client waits
+    # Sends go out while later ones are still being queued: kill only once all are.
+    await sender.wait(lambda lines: ("queued",) in lines, 30)
     await sender.kill()
     sender.args = [a for a in sender.args if not a.startswith("--enqueue")][:1]
     await sender.start()

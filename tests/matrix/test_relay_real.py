@@ -12,7 +12,7 @@ from unimsg_signal import SignalAdapter
 from unimsg_signal.emulator import Daemon, EmulatedNetwork, ReceiveMode, serve_tcp
 
 import unimsg
-from unimsg import Client, Contact, ContactBook, Relay
+from unimsg import Bot, Client, Contact, ContactBook
 from unimsg.testing import EventWaiter
 
 from .fixtures_adapter import MakeUser, adapter_for
@@ -63,6 +63,7 @@ async def test_relay_carries_everything_both_ways(
         relay_client = Client(
             adapter_for(relay_user, tmp_path / "relay-m"),
             SignalAdapter.create(RELAY_S, urls[RELAY_S], **FAST),
+            store=tmp_path / "relay.db",
         )
         alice_client = Client(adapter_for(alice_user, tmp_path / "alice"))
         bob_client = Client(SignalAdapter.create(BOB_S, urls[BOB_S], **FAST))
@@ -72,14 +73,9 @@ async def test_relay_carries_everything_both_ways(
             )
             await joined(alice_client, room.address)
             alice, bob = EventWaiter(alice_client, 20), EventWaiter(bob_client, 20)
-            relay = Relay(
-                relay_client,
-                room.address,
-                group_address,
-                store=tmp_path / "relay.db",
-                contacts=people,
-            )
-            async with relay:
+            bot = Bot(relay_client, contacts=people)
+            bot.relay(room.address, group_address)
+            async with bot:
                 # Matrix -> Signal, and everything that follows an original.
                 sent = await alice_client.send(room.address, "hello from matrix")
                 copy = await bob.next(unimsg.MessageReceived, lambda e: "hello from" in e.text)

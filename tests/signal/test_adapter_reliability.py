@@ -103,7 +103,7 @@ async def test_server_rate_limit_mid_send_is_outcome_unknown(message: str) -> No
             queued = await bob.enqueue(C, "queued once")
             with pytest.raises(OutcomeUnknownError):
                 await queued.delivered()
-            assert bob.outbox.status(queued.key) == "unknown"
+            assert await bob.outbox.status(queued.key) == "unknown"
             assert "queued once" not in texts(r.network, CAROL)
 
 
@@ -161,7 +161,7 @@ async def test_lost_answer_is_outcome_unknown_and_never_resent(path: str) -> Non
                         await queued.delivered()
                 assert drops == [1]
                 if path == "outbox":
-                    assert bob.outbox.status(queued.key) == "unknown"
+                    assert await bob.outbox.status(queued.key) == "unknown"
                 # It did reach Carol, exactly once; a blind retry would have sent it twice.
                 await anyio.sleep(0.3)
                 assert texts(r.network, CAROL).count("once") == 1

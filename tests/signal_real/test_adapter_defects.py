@@ -200,7 +200,7 @@ async def test_lost_answer_is_outcome_unknown_and_not_resent(
             with pytest.raises(OutcomeUnknownError, match="may have been sent"):
                 await queued.delivered()
             assert proxy.dropped == 1
-            assert client.outbox.status(queued.key) == "unknown"
+            assert await client.outbox.status(queued.key) == "unknown"
             await anyio.sleep(1.0)
             assert proxy.sends == 1, "the outbox sent it again"
 

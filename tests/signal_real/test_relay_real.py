@@ -14,7 +14,7 @@ import pytest
 from unimsg_signal import SignalAdapter
 
 import unimsg
-from unimsg import Client, Contact, ContactBook, Relay
+from unimsg import Bot, Client, Contact, ContactBook
 from unimsg.testing import EventWaiter
 
 from ..matrix.fixtures_adapter import adapter_for
@@ -54,6 +54,7 @@ async def test_relay_between_matrix_and_real_signal(
     relay_client = Client(
         adapter_for(relay_user, tmp_path / "relay-m"),
         SignalAdapter.create(ALICE, url, multi_account=True, **FAST),
+        store=tmp_path / "relay.db",
     )
     alice_client = Client(adapter_for(alice_user, tmp_path / "alice"))
     bob_client = Client(SignalAdapter.create(BOB, url, multi_account=True, **FAST))
@@ -64,10 +65,9 @@ async def test_relay_between_matrix_and_real_signal(
         group = await relay_client.create_conversation("signal", name="bridge", members=[bob_s])
         await _joined(alice_client, room.address)
         alice, bob = EventWaiter(alice_client, 30), EventWaiter(bob_client, 30)
-        relay = Relay(
-            relay_client, room.address, group.address, store=tmp_path / "relay.db", contacts=people
-        )
-        async with relay:
+        bot = Bot(relay_client, contacts=people)
+        bot.relay(room.address, group.address)
+        async with bot:
             sent = await alice_client.send(room.address, "hello from matrix")
             copy = await bob.next(unimsg.MessageReceived, lambda e: "hello from" in e.text)
             assert copy.text == "Alice: hello from matrix"

@@ -17,7 +17,8 @@ class EventWaiter:
     """Reads one client's events and returns the first that fits.
 
     Keeps a single ``events()`` iterator, so events that did not fit are
-    skipped (and acknowledged) rather than queued for later.
+    skipped (and acknowledged) rather than queued for later. It is that
+    client's reader: not for a client a `Bot` runs on.
     """
 
     def __init__(self, client: Client, timeout: float = 10.0) -> None:

@@ -1,0 +1,110 @@
+"""What every `Store` must do, as a base class: subclass it with a ``backend`` fixture.
+
+The fixture yields a function that opens a store; called twice it opens the
+same storage again (a restart), for the stores that keep anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+
+import pytest
+
+from unimsg import Address, MessageRef, OutboxEntry, Store
+
+Opener = Callable[[], Awaitable[Store]]
+
+
+def ref(conversation: str, mid: str, sender: str = "matrix:@a:x.test") -> MessageRef:
+    return MessageRef(
+        conversation=Address.parse(conversation),
+        id=mid,
+        sender=Address.parse(sender),
+        timestamp=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+    )
+
+
+ROOM, GROUP = "matrix:!room:x.test", "signal:group:Z2dnZ2dnZ2dnZ2dnZ2dnZw=="
+
+
+@asynccontextmanager
+async def opened(backend: Opener) -> AsyncIterator[Store]:
+    store = await backend()
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+class StoreContract:
+    #: Whether what was written is there after closing and opening again.
+    persistent = True
+
+    async def test_is_a_store(self, backend: Opener) -> None:
+        async with opened(backend) as store:
+            assert isinstance(store, Store)
+
+    async def test_seen_and_remember(self, backend: Opener) -> None:
+        async with opened(backend) as store:
+            assert await store.seen(["a", "b"]) == set()
+            assert await store.seen([]) == set()
+            await store.remember(["a", "c"])
+            await store.remember([])
+            await store.remember(["a"])
+            assert await store.seen(["a", "b", "c"]) == {"a", "c"}
+            many = [f"k{i}" for i in range(1200)]
+            await store.remember(many)
+            assert await store.seen([*many, "x"]) == set(many)
+
+    async def test_values(self, backend: Opener) -> None:
+        async with opened(backend) as store:
+            assert await store.get("sync") is None
+            await store.put("sync", "s1")
+            await store.put("sync", "s2")
+            assert await store.get("sync") == "s2"
+            await store.put("sync", None)
+            await store.put("never", None)
+            assert await store.get("sync") is None
+
+    async def test_outbox_keeps_order_and_first_entry_per_key(self, backend: Opener) -> None:
+        async with opened(backend) as store:
+            assert await store.outbox_pending() == []
+            first = OutboxEntry(key="k1", lane="l", payload="one")
+            await store.outbox_add(first)
+            await store.outbox_add(OutboxEntry(key="k2", lane="m", payload="two"))
+            await store.outbox_add(OutboxEntry(key="k1", lane="l", payload="changed"))
+            await store.outbox_add(OutboxEntry(key="k3", lane="l", payload="three"))
+            assert [e.key for e in await store.outbox_pending()] == ["k1", "k2", "k3"]
+            assert (await store.outbox_pending())[0] == first
+            await store.outbox_remove("k2")
+            await store.outbox_remove("missing")
+            assert [e.payload for e in await store.outbox_pending()] == ["one", "three"]
+
+    async def test_relay_map_both_ways_per_relay(self, backend: Opener) -> None:
+        origin, copy = ref(ROOM, "$e1"), ref(GROUP, "1700000000000", "signal:+15550000001")
+        async with opened(backend) as store:
+            await store.relay_record("r", origin, copy)
+            # The first pair wins: a second copy of one original is not recorded.
+            await store.relay_record("r", origin, ref(GROUP, "other"))
+            assert await store.relay_copy("r", ROOM, "$e1") == copy
+            assert await store.relay_origin("r", GROUP, "1700000000000") == origin
+            assert await store.relay_origin("r", GROUP, "other") is None
+            assert await store.relay_copy("r", GROUP, "1700000000000") is None
+            assert await store.relay_copy("other relay", ROOM, "$e1") is None
+
+    async def test_everything_survives_a_reopen(self, backend: Opener) -> None:
+        if not self.persistent:
+            pytest.skip("this store keeps nothing across a restart, by design")
+        origin, copy = ref(ROOM, "$e1"), ref(GROUP, "c1")
+        async with opened(backend) as store:
+            await store.remember(["handled"])
+            await store.put("sync", "s9")
+            await store.outbox_add(OutboxEntry(key="k", lane="l", payload="p"))
+            await store.relay_record("r", origin, copy)
+        async with opened(backend) as store:
+            assert await store.seen(["handled", "new"]) == {"handled"}
+            assert await store.get("sync") == "s9"
+            assert await store.outbox_pending() == [OutboxEntry(key="k", lane="l", payload="p")]
+            assert await store.relay_copy("r", ROOM, "$e1") == copy
