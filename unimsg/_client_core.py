@@ -147,15 +147,9 @@ class ClientCore(Background):
         self, adapter: Adapter, *, task_status: anyio.abc.TaskStatus[None]
     ) -> None:
         assert self._events_out is not None
-        send = self._events_out.send
         health = self._health[adapter_name(adapter)]
-
-        async def sink(event: Event) -> None:
-            health.saw(event)
-            await send(event)
-
         try:
-            await adapter.run(sink, task_status=task_status)
+            await adapter.run(_Sink(self._events_out, health), task_status=task_status)
         finally:
             health.state = ConnectionState.DISCONNECTED
 
@@ -192,6 +186,12 @@ class ClientCore(Background):
         return self.adapter(address.network)
 
     async def _route(self, target: Target, via: str | None = None) -> tuple[Adapter, Address]:
+        if via is None and not self.routes and not isinstance(target, Contact):
+            # No routes: the first adapter of the address's network, as plan_routes would pick.
+            address = Address.parse(target)
+            for adapter in self._adapters.values():
+                if adapter.network == address.network:
+                    return adapter, address
         routes = self.routes if via is None else (Route(via=via),)
         candidates = plan_routes(_target(target), routes, self._adapters.values())
         # Only encrypted routes ask first; the adapter itself enforces a
@@ -270,6 +270,34 @@ class ClientCore(Background):
     def capabilities(self, network: str) -> Capabilities:
         """What the adapter of ``network`` (or ``network:account``) supports."""
         return self._capabilities[adapter_name(self.adapter(network))]
+
+
+class _Sink:
+    """The client's `EventSink` for one adapter.
+
+    ``nowait`` takes an event only if the client's buffer has room at once,
+    so that a network in the same process (the fake) can hand a message from
+    the sender's task straight to the receiving client, without a task hop.
+    """
+
+    __slots__ = ("_health", "_send", "_send_nowait")
+
+    def __init__(self, stream: MemoryObjectSendStream[Event], health: _Health) -> None:
+        self._health = health
+        self._send = stream.send
+        self._send_nowait = stream.send_nowait
+
+    async def __call__(self, event: Event) -> None:
+        self._health.saw(event)
+        await self._send(event)
+
+    def nowait(self, event: Event) -> bool:
+        try:
+            self._send_nowait(event)
+        except (anyio.WouldBlock, anyio.BrokenResourceError, anyio.ClosedResourceError):
+            return False
+        self._health.saw(event)
+        return True
 
 
 class EventStream:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Sequence
 from typing import Any, Literal
@@ -114,7 +115,7 @@ class MessagingMixin(ClientCore):
         return OutgoingMessage(
             to=to,
             content=content,
-            idempotency_key=key or uuid.uuid4().hex,
+            idempotency_key=key or os.urandom(16).hex(),
             require_encryption=encrypted,
         )
 

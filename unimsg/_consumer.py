@@ -66,7 +66,8 @@ class Consumer:
         # Handed out and not acknowledged yet, by key.
         self._handed: dict[str, _Pending] = {}
         self._queues: dict[tuple[str, str], deque[_Pending]] = {}
-        self._lock = anyio.Lock()
+        # Taken without a checkpoint when free: flush runs whenever the reader idles.
+        self._lock = anyio.Lock(fast_acquire=True)
         #: Marked done since the last flush.
         self._marked = 0
         self._owner: weakref.ref[object] | None = None
@@ -83,6 +84,9 @@ class Consumer:
         start another).
         """
         current = self._owner() if self._owner is not None else None
+        if current is owner:
+            # The common case, once per event: the reader already holds its claim.
+            return
         task = anyio.get_current_task().id
         if current is not None and current is not owner and self._owner_task != task:
             raise ConcurrentReaderError(
@@ -199,6 +203,9 @@ class Consumer:
         arrival order. One lock keeps each account's acks in order when two
         handlers finish at once; whoever holds it commits everything ready.
         """
+        if not self._marked and not self._lock.locked():
+            # Nothing to commit and nobody committing: skip the lock's checkpoint.
+            return
         async with self._lock:
             if not self._marked:
                 return

@@ -30,6 +30,8 @@ class FakeBase:
         self._acc = account
         self._running = False
         self._index: dict[int, int] = {}
+        #: The next inbox position this adapter hands to the client.
+        self._cursor = 0
 
     def __repr__(self) -> str:
         return f"<FakeAdapter {self._acc.address}>"
