@@ -28,6 +28,9 @@ class FakeBase:
     def __init__(self, network: NetworkState, account: _Account) -> None:
         self._net = network
         self._acc = account
+        # Plain attributes, not properties: every send reads them several times.
+        self.network: str = account.address.network
+        self.account: Address = account.address
         self._running = False
         self._index: dict[int, int] = {}
         #: The next inbox position this adapter hands to the client.
@@ -35,14 +38,6 @@ class FakeBase:
 
     def __repr__(self) -> str:
         return f"<FakeAdapter {self._acc.address}>"
-
-    @property
-    def network(self) -> str:
-        return self._acc.address.network
-
-    @property
-    def account(self) -> Address:
-        return self._acc.address
 
     # -- helpers --------------------------------------------------------------
 
