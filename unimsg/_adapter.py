@@ -20,14 +20,17 @@ real adapter.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import attrs
-from anyio.abc import TaskStatus
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from anyio.abc import TaskStatus
 
 from ._address import Address
-from ._events import Event
+from ._event import Event
 from ._types import Content, SentMessage
 
 __all__ = ["Adapter", "Configurable", "EventSink", "OutgoingMessage"]

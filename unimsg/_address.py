@@ -7,11 +7,8 @@ an equal value.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import enum
 import re
-from urllib.parse import unquote
 
 import attrs
 
@@ -125,6 +122,9 @@ def _parse_signal(text: str, rest: str) -> Address:
             )
         return Address("signal", AddressKind.USERNAME, name)
     if rest.startswith("group:"):
+        import base64  # group ids only: base64 and binascii are not free to import
+        import binascii
+
         group = rest[6:]
         try:
             raw = base64.b64decode(group, validate=True)
@@ -159,6 +159,8 @@ def _parse_matrix(text: str, rest: str) -> Address:
             )
         if "?" in tail or "/" in tail:
             raise _fail(text, "event links and URI query parameters are not addresses")
+        from urllib.parse import unquote  # matrix: URIs only
+
         rest = _URI_TYPES[kind] + unquote(tail)
     sigil = rest[0]
     kind_ = _SIGILS[sigil]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import math
 import os
 from collections.abc import Awaitable, Callable, Sequence
@@ -18,7 +17,7 @@ from ._address import Address
 from ._capabilities import SupportsEncryption, capabilities_of
 from ._consumer import Consumer
 from ._contacts import ContactBook
-from ._events import ConnectionState, Event
+from ._event import ConnectionState, Event
 from ._exceptions import (
     AdapterNotFoundError,
     ClosedError,
@@ -29,9 +28,9 @@ from ._exceptions import (
 )
 from ._health import AdapterHealth, _Health
 from ._lifecycle import Background
+from ._log import logger
 from ._outbox import Outbox
 from ._router import Contact, Route, adapter_name, plan_routes
-from ._sqlite import SqliteStore
 from ._store import MemoryStore, Store
 from ._types import (
     Capabilities,
@@ -40,7 +39,6 @@ from ._types import (
 
 __all__ = ["ClientCore", "EventStream"]
 
-log = logging.getLogger("unimsg")
 T = TypeVar("T")
 Target = Address | Contact | str
 
@@ -90,6 +88,8 @@ class ClientCore(Background):
         if store is None:
             store = MemoryStore()
         elif not isinstance(store, Store):
+            from ._sqlite import SqliteStore  # sqlite3 only for clients that keep a file
+
             store = SqliteStore(store)
         self.store: Store = store
         self._health = {name: _Health() for name in self._adapters}
@@ -219,7 +219,7 @@ class ClientCore(Background):
                 delay = exc.retry_after if exc.retry_after is not None else math.inf
                 if waited + delay > self.rate_limit_budget:
                     raise
-                log.debug("rate limited; retrying in %.2fs", delay)
+                logger().debug("rate limited; retrying in %.2fs", delay)
                 waited += delay
                 await anyio.sleep(delay)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -22,7 +21,7 @@ from ._capabilities import (
     unsupported,
 )
 from ._client_core import ClientCore, Target, _ref
-from ._events import Event
+from ._event import Event
 from ._exceptions import EncryptionRequiredError, InvalidArgumentError, NotSupportedError
 from ._outbox import QueuedMessage
 from ._router import adapter_name
@@ -151,7 +150,7 @@ class MessagingMixin(ClientCore):
         adapter = self._adapter_for_event(target)
         if not isinstance(adapter, SupportsReactions):
             raise unsupported(adapter, SupportsReactions)
-        key = uuid.uuid4().hex
+        key = os.urandom(16).hex()
         return await self._retrying(
             lambda: adapter.react(_ref(target), emoji, remove=remove, key=key)
         )
@@ -165,7 +164,7 @@ class MessagingMixin(ClientCore):
         if not isinstance(adapter, SupportsEdits):
             raise unsupported(adapter, SupportsEdits)
         body = Content(text=content) if isinstance(content, str) else content
-        key = uuid.uuid4().hex
+        key = os.urandom(16).hex()
         return await self._retrying(lambda: adapter.edit(ref, body, key=key))
 
     async def delete(self, target: Event | MessageRef | SentMessage) -> None:
@@ -174,7 +173,7 @@ class MessagingMixin(ClientCore):
         adapter = self._adapter_for_event(ref)
         if not isinstance(adapter, SupportsDeletes):
             raise unsupported(adapter, SupportsDeletes)
-        key = uuid.uuid4().hex
+        key = os.urandom(16).hex()
         await self._retrying(lambda: adapter.delete(ref, key=key))
 
     async def set_typing(self, conversation: Address | str, typing: bool = True) -> None:

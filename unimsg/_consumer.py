@@ -18,7 +18,6 @@ hosts, the test helpers) goes through the client's one `Consumer`, so that
 
 from __future__ import annotations
 
-import logging
 import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -27,14 +26,14 @@ import anyio
 import attrs
 from anyio.streams.memory import MemoryObjectReceiveStream
 
-from ._events import Event
+from ._event import Event
 from ._exceptions import ConcurrentReaderError
 from ._health import event_key
+from ._log import logger
 from ._store import Store
 
 __all__ = ["Consumer"]
 
-log = logging.getLogger("unimsg")
 
 #: Events checked against the store in one query, when that many are waiting.
 BATCH = 256
@@ -145,13 +144,13 @@ class Consumer:
             if key in handled:
                 # Handled in an earlier run: tell the adapter again, in order,
                 # so that its resume position moves past the copy.
-                log.debug("dropped a handled %s %s", type(event).__name__, event.id)
+                logger().debug("dropped a handled %s %s", type(event).__name__, event.id)
                 pending = self._arrived(event, key)
                 pending.known = True
                 self._mark(pending)
             elif key in self._handed:
                 # The first copy is still with the application; its ack covers this one.
-                log.debug("dropped a redelivered %s %s", type(event).__name__, event.id)
+                logger().debug("dropped a redelivered %s %s", type(event).__name__, event.id)
             else:
                 self._handed[key] = self._arrived(event, key)
                 self._ready.append(event)
@@ -223,7 +222,7 @@ class Consumer:
                     await self._adapter_ack(p.event)
                 except Exception as exc:
                     # Recorded in the store already: a redelivery is dropped and acked again.
-                    log.warning(
+                    logger().warning(
                         "could not acknowledge %s %s: %s",
                         type(p.event).__name__,
                         p.event.id,

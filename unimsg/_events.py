@@ -9,12 +9,12 @@ of ``repr`` and equality).
 from __future__ import annotations
 
 import enum
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import timedelta
 
 import attrs
 
 from ._address import Address
+from ._event import ConnectionState, ConnectionStateChanged, Event
 from ._types import Attachment, EncryptionState, Mention, MessageRef, StyleRange
 
 __all__ = [
@@ -35,24 +35,6 @@ __all__ = [
     "UndecryptableMessage",
     "UnknownEvent",
 ]
-
-
-@attrs.frozen(kw_only=True)
-class Event:
-    network: str
-    account: Address
-    conversation: Address
-    sender: Address
-    id: str
-    timestamp: datetime
-    raw: Any = attrs.field(default=None, repr=False, eq=False)
-
-    @property
-    def ref(self) -> MessageRef:
-        """A reference to this event, to reply, react, edit, delete or mark read."""
-        return MessageRef(
-            conversation=self.conversation, id=self.id, sender=self.sender, timestamp=self.timestamp
-        )
 
 
 @attrs.frozen(kw_only=True)
@@ -154,18 +136,6 @@ class UndecryptableMessage(Event):
 
     reason: str
     session_id: str | None = None
-
-
-class ConnectionState(enum.Enum):
-    CONNECTED = "connected"
-    RECONNECTING = "reconnecting"
-    DISCONNECTED = "disconnected"
-
-
-@attrs.frozen(kw_only=True)
-class ConnectionStateChanged(Event):
-    state: ConnectionState
-    reason: str | None = None
 
 
 @attrs.frozen(kw_only=True)

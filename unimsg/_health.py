@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import attrs
 
-from ._events import ConnectionState, ConnectionStateChanged, Event
+from ._event import ConnectionState, ConnectionStateChanged, Event
 
 __all__ = ["AdapterHealth", "event_key"]
 

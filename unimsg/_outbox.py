@@ -13,10 +13,8 @@ what certainly did not go out is retried.
 
 from __future__ import annotations
 
-import json
-import logging
 import math
-import uuid
+import os
 from collections.abc import Callable
 
 import anyio
@@ -28,13 +26,12 @@ from ._adapter import Adapter, OutgoingMessage
 from ._address import Address
 from ._exceptions import ConnectError, OutcomeUnknownError, RateLimitedError, RemoteProtocolError
 from ._lifecycle import leaves
-from ._serialize import content_from_json, content_to_json
+from ._log import logger
 from ._store import OutboxEntry, Store
 from ._types import SentMessage
 
 __all__ = ["Outbox", "QueuedMessage"]
 
-log = logging.getLogger("unimsg.outbox")
 #: Errors worth another try; anything else fails the send for good.
 TRANSIENT = (ConnectError, RateLimitedError, RemoteProtocolError, TimeoutError)
 #: Store names: an attempt under way (non-idempotent networks), and a final status.
@@ -100,7 +97,7 @@ class Outbox:
                 key = entry.key
                 item = _decode(entry)
                 if item is None:
-                    log.error("dropping unreadable outbox entry %s", key)
+                    logger("unimsg.outbox").error("dropping unreadable outbox entry %s", key)
                     await self._store.outbox_remove(key)
                     continue
                 await self._dispatch(item)
@@ -188,14 +185,16 @@ class Outbox:
                 delay = min(delay * 2, self.max_backoff)
                 continue
             except Exception as exc:
-                log.error("outbox send %s failed for good: %s", item.key, type(exc).__name__)
+                logger("unimsg.outbox").error(
+                    "outbox send %s failed for good: %s", item.key, type(exc).__name__
+                )
                 await self._done(item, exc)
                 return
             await self._done(item, sent)
             return
 
     async def _backoff(self, item: _Item, attempt: int, exc: Exception, wait: float) -> None:
-        log.warning(
+        logger("unimsg.outbox").warning(
             "outbox send %s failed (attempt %d, %s); retrying in %.1fs",
             item.key,
             attempt,
@@ -205,7 +204,7 @@ class Outbox:
         await anyio.sleep(wait)
 
     async def _unknown(self, item: _Item, exc: OutcomeUnknownError) -> None:
-        log.error(
+        logger("unimsg.outbox").error(
             "outbox send %s may or may not have been delivered; not sending it again "
             "(status 'unknown')",
             item.key,
@@ -226,10 +225,15 @@ class Outbox:
 
 
 def new_key() -> str:
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()
 
 
 def _encode(item: _Item) -> str:
+    # json and the codec load with the first queued send, not with the client.
+    import json
+
+    from ._serialize import content_to_json
+
     m = item.message
     return json.dumps(
         {
@@ -242,6 +246,10 @@ def _encode(item: _Item) -> str:
 
 
 def _decode(entry: OutboxEntry) -> _Item | None:
+    import json
+
+    from ._serialize import content_from_json
+
     key, lane = entry.key, entry.lane
     try:
         data = json.loads(entry.payload)

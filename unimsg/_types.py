@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import enum
-import mimetypes
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import attrs
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 from ._address import Address
 from ._exceptions import InvalidContentError
@@ -80,6 +81,8 @@ def _to_bytes(value: bytes | bytearray | memoryview | None) -> bytes | None:
 
 
 def _to_path(value: str | Path | None) -> Path | None:
+    from pathlib import Path  # on first use: pathlib is not cheap to import
+
     return None if value is None else Path(value)
 
 
@@ -116,6 +119,8 @@ class Attachment:
     def content_type(self) -> str:
         if self.mime_type:
             return self.mime_type
+        import mimetypes
+
         guessed, _ = mimetypes.guess_type(self.name)
         return guessed or "application/octet-stream"
 
