@@ -41,9 +41,34 @@ def test_import_is_lazy() -> None:
     code = f"import sys, unimsg; print([m for m in {heavy!r} if m in sys.modules])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+    # A client that sends and reads events loads no more than that needs.
+    deferred = (
+        "sqlite3",
+        "markdown_it",
+        "unimsg._bot",
+        "unimsg._relay",
+        "unimsg._config",
+        "unimsg._sqlite",
+        "unimsg._events",
+        "unimsg._serialize",
+        "unimsg_matrix",
+        "unimsg_signal",
+        "nio",
+        "logging",
+        "json",
+    )
     code = (
         "import sys; from unimsg import Client, Content; "
-        "print([m for m in ('unimsg._bot', 'unimsg._relay', 'markdown_it') if m in sys.modules])"
+        f"print([m for m in {deferred!r} if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_deferred_modules_load_when_used() -> None:
+    code = (
+        "import sys, unimsg; unimsg.MessageReceived; unimsg.SqliteStore; "
+        "print([m for m in ('unimsg._events', 'unimsg._sqlite') if m not in sys.modules])"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
