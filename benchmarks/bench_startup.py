@@ -63,13 +63,38 @@ _OVER = (
 )
 
 
+_TOTAL = (
+    "import time; start = time.process_time(); from unimsg import Client; "
+    "print((time.process_time() - start) * 1000)"
+)
+_DEPS = (
+    "import time; start = time.process_time(); import attrs, anyio; "
+    "print((time.process_time() - start) * 1000)"
+)
+
+
+def _cpu_ms(code: str) -> float:
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    return float(out)
+
+
 def own_over_deps_ms() -> float:
     """CPU ms of ``from unimsg import Client`` in a fresh interpreter that has already
     imported attrs and anyio: what unimsg's own modules (and what only they pull in) cost."""
-    out = subprocess.run(
-        [sys.executable, "-c", _OVER], capture_output=True, text=True, check=True
-    ).stdout
-    return float(out)
+    return _cpu_ms(_OVER)
+
+
+def client_import_rounds(repeat: int) -> dict[str, list[float]]:
+    """CPU ms, fresh interpreters, interleaved round by round: ``from unimsg import Client``
+    from nothing, ``import attrs, anyio`` alone, and the first after the second."""
+    rounds: dict[str, list[float]] = {"total": [], "attrs+anyio": [], "over": []}
+    for _ in range(repeat):
+        rounds["total"].append(_cpu_ms(_TOTAL))
+        rounds["attrs+anyio"].append(_cpu_ms(_DEPS))
+        rounds["over"].append(_cpu_ms(_OVER))
+    return rounds
 
 
 def breakdown(runs: list[dict[str, float]], top: int = 12) -> dict[str, float]:
@@ -154,7 +179,8 @@ def main() -> None:
         runs = [import_run(module) for _ in range(args.repeat)]
         imports[module] = median([total for total, _ in runs])
         fastest[module] = min(total for total, _ in runs)
-    over = [own_over_deps_ms() for _ in range(max(args.repeat, 5))]
+    client_rounds = client_import_rounds(max(args.repeat, 5))
+    over = client_rounds["over"]
     # Where `from unimsg import Client` spends its time, attrs and anyio already loaded.
     code = "import attrs, anyio; from unimsg import Client"
     own_runs = [import_run("unimsg", code)[1] for _ in range(args.repeat)]
@@ -182,11 +208,26 @@ def main() -> None:
         print("  (Matrix ready time skipped: Synapse, relaxed profile, is not running)")
     nio = pulls_nio()
     parts = breakdown(own_runs)
+    # unimsg's own modules: their own import time (not what they pull in), per run.
+    own_sums = [
+        sum(ms for name, ms in run.items() if name.startswith("unimsg")) for run in own_runs
+    ]
     table(
         f"start-up, median of {args.repeat}",
         [
             *[(f"import {m}", ms, fastest[m]) for m, ms in imports.items()],
+            (
+                "from unimsg import Client, fresh interpreter (CPU)",
+                median(client_rounds["total"]),
+                min(client_rounds["total"]),
+            ),
+            (
+                "import attrs, anyio alone (CPU)",
+                median(client_rounds["attrs+anyio"]),
+                min(client_rounds["attrs+anyio"]),
+            ),
             ("from unimsg import Client, over attrs+anyio (CPU)", median(over), min(over)),
+            ("  of which unimsg's own modules (importtime)", median(own_sums), min(own_sums)),
             *[(f"Client ready: {k}", ms, "") for k, ms in ready.items()],
         ],
         ["what", "ms", "fastest ms"],
@@ -205,6 +246,9 @@ def main() -> None:
             "import_fastest_ms": fastest,
             "import_unimsg_breakdown_ms": parts,
             "client_over_attrs_anyio_cpu_ms": {"median": median(over), "fastest": min(over)},
+            "client_import_cpu_ms": {k: median(v) for k, v in client_rounds.items()},
+            "client_import_runs_cpu_ms": client_rounds,
+            "client_own_modules_ms": {"median": median(own_sums), "fastest": min(own_sums)},
             "ready_ms": ready,
             "imports_nio": nio,
         },

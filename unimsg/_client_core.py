@@ -7,10 +7,14 @@ import os
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
 from types import TracebackType
-from typing import Self, TypeVar
+from typing import TYPE_CHECKING, Self, TypeVar
 
 import anyio
-from anyio.streams.memory import MemoryObjectSendStream
+
+if TYPE_CHECKING:
+    # Annotations only: anyio's streams load when a client opens.
+    from anyio.abc import TaskStatus
+    from anyio.streams.memory import MemoryObjectSendStream
 
 from ._adapter import Adapter
 from ._address import Address
@@ -144,7 +148,7 @@ class ClientCore(Background):
         return await super().__aexit__(exc_type, exc, tb)
 
     async def _run_adapter(
-        self, adapter: Adapter, *, task_status: anyio.abc.TaskStatus[None]
+        self, adapter: Adapter, *, task_status: TaskStatus[None]
     ) -> None:
         assert self._events_out is not None
         health = self._health[adapter_name(adapter)]

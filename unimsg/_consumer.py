@@ -21,10 +21,13 @@ from __future__ import annotations
 import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 import anyio
 import attrs
-from anyio.streams.memory import MemoryObjectReceiveStream
+
+if TYPE_CHECKING:
+    from anyio.streams.memory import MemoryObjectReceiveStream
 
 from ._event import Event
 from ._exceptions import ConcurrentReaderError

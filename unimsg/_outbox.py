@@ -16,11 +16,14 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import anyio
 import attrs
-from anyio.abc import TaskGroup, TaskStatus
-from anyio.streams.memory import MemoryObjectSendStream
+
+if TYPE_CHECKING:
+    from anyio.abc import TaskGroup, TaskStatus
+    from anyio.streams.memory import MemoryObjectSendStream
 
 from ._adapter import Adapter, OutgoingMessage
 from ._address import Address
