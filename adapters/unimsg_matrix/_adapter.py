@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Unpack
@@ -45,6 +46,8 @@ from ._trust import Trust
 from ._verification import Verifier
 
 __all__ = ["MatrixAdapter"]
+
+log = logging.getLogger("unimsg.matrix")
 
 
 def _require_asyncio(*, strict: bool) -> None:
@@ -142,6 +145,7 @@ class MatrixAdapter:
             raise UsageError(f"{self!r} is already running; one Client per adapter")
         session = await Session.open(self.config)
         identity: Identity | None = None
+        loop: SyncLoop | None = None
         try:
             if self.config.cross_signing:
                 identity = Identity(session, self.config)
@@ -174,6 +178,12 @@ class MatrixAdapter:
                 tasks.cancel_scope.cancel()
         finally:
             self._live = None
+            if loop is not None:
+                try:
+                    loop.save_position()
+                except OSError as exc:
+                    # Only a redelivery on the next start; closing the session matters more.
+                    log.warning("could not save the sync position: %s", exc)
             with anyio.CancelScope(shield=True):
                 if identity is not None and identity.backup is not None:
                     await final_backup(identity.backup)

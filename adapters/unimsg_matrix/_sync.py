@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -20,12 +21,10 @@ import attrs
 import nio
 
 from unimsg import (
-    Address,
     AuthenticationError,
     ConnectError,
     ConnectionState,
     ConnectionStateChanged,
-    EncryptionStateChanged,
     Event,
     EventSink,
     RateLimitedError,
@@ -34,6 +33,7 @@ from unimsg import (
 )
 
 from ._convert import Converter
+from ._devices import device_changes, device_ids
 from ._errors import check, translated
 from ._keyrequests import KeyRequests
 from ._outbox import Outbox
@@ -43,6 +43,11 @@ from ._session import Session
 __all__ = ["SyncLoop"]
 
 log = logging.getLogger("unimsg.matrix")
+
+#: The sync position is written at most this often (seconds) and when the adapter stops:
+#: a write per sync was a large part of a sequential sender's CPU (one sync per message),
+#: and a position written late only means a redelivery that the client's store drops.
+SAVE_INTERVAL = 1.0
 
 
 @attrs.define(eq=False)
@@ -78,6 +83,8 @@ class SyncLoop:
         # that differs per run keeps a restarted client from getting a stale answer.
         self._nonce = uuid.uuid4().hex[:12]
         self._position: str | None = None
+        self._unsaved = False
+        self._saved_at = -SAVE_INTERVAL
         self._since: str | None = None
         self._replay: nio.SyncResponse | None = None
         self._startup_invites: list[tuple[str, Any]] = []
@@ -188,12 +195,16 @@ class SyncLoop:
                 log.debug("sync failed (%s); retrying in %.1fs", type(exc).__name__, delay)
                 await asyncio.sleep(delay)
                 continue
-            before = self._device_ids()
+            # Device lists change only through a keys query, which maintain_keys makes
+            # when nio has users to query: otherwise there is nothing to compare.
+            before = device_ids(self._client) if self._client.should_query_keys else None
             try:
                 await self._session.maintain_keys()
             except UnimsgError as exc:
                 log.debug("key maintenance failed: %s", exc)
-            events += await self._device_changes(before)
+            if before is not None:
+                account = self._converter.account
+                events += await device_changes(self._client, self._rooms, account, before)
             events += await self.keys.after_sync()
             await self._deliver(events, response.next_batch)
             since = response.next_batch
@@ -241,6 +252,15 @@ class SyncLoop:
             token = self._batches.popleft().token
         if token is not None and token != self._state.sync_token:
             self._state.sync_token = token
+            self._unsaved = True
+            if time.monotonic() - self._saved_at >= SAVE_INTERVAL:
+                self.save_position()
+
+    def save_position(self) -> None:
+        """Write the sync position if it moved since the last write (no fsync, see `_commit`)."""
+        if self._unsaved:
+            self._unsaved = False
+            self._saved_at = time.monotonic()
             self._state.save(durable=False)
 
     # -- sync responses to events ---------------------------------------------------------------
@@ -333,44 +353,6 @@ class SyncLoop:
                 events += [self._converter.typing(room_id, u, False) for u in sorted(before - now)]
             elif isinstance(event, nio.ReceiptEvent):
                 events += self._converter.receipts(room_id, event.receipts, user_id)
-        return events
-
-    # -- device changes -------------
-
-    def _device_ids(self) -> dict[str, frozenset[str]]:
-        olm = self._client.olm
-        if olm is None:
-            return {}
-        return {
-            user: frozenset(d.id for d in olm.device_store.active_user_devices(user))
-            for user in olm.tracked_users
-        }
-
-    async def _device_changes(self, before: dict[str, frozenset[str]]) -> list[Event]:
-        """An `EncryptionStateChanged` per shared encrypted room when a member adds a device."""
-        events: list[Event] = []
-        for user, devices in self._device_ids().items():
-            added = devices - before.get(user, frozenset())
-            if not added or not before.get(user):
-                continue
-            for room in list(self._client.rooms.values()):
-                if not room.encrypted or user not in room.users:
-                    continue
-                if not self._rooms.is_member(room.room_id):
-                    continue
-                address = Address.matrix(room.room_id)
-                events.append(
-                    EncryptionStateChanged(
-                        network="matrix",
-                        account=self._converter.account,
-                        conversation=address,
-                        sender=Address.matrix(user),
-                        id=f"devices:{room.room_id}:{user}:{','.join(sorted(added))}",
-                        timestamp=datetime.now(UTC),
-                        state=await self._rooms.encryption_state(address),
-                        member=Address.matrix(user),
-                    )
-                )
         return events
 
     # -- invites --------------------------------------------------------------------------------
