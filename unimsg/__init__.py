@@ -81,6 +81,7 @@ if TYPE_CHECKING:
         UsageError,
     )
     from ._health import AdapterHealth
+    from ._info import Capabilities, Conversation, EncryptionState, UserInfo
     from ._outbox import QueuedMessage
     from ._registry import AdapterStatus, adapter_class, adapter_names, adapter_status
     from ._relay import Relay
@@ -90,10 +91,7 @@ if TYPE_CHECKING:
     from ._store import MemoryStore, OutboxEntry, Store
     from ._types import (
         Attachment,
-        Capabilities,
         Content,
-        Conversation,
-        EncryptionState,
         Mention,
         MessageRef,
         RecipientResult,
@@ -101,7 +99,6 @@ if TYPE_CHECKING:
         SentMessage,
         StyleRange,
         TextStyle,
-        UserInfo,
     )
 
 __version__ = "0.1.0"
@@ -301,6 +298,12 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "UsageError",
     ),
     "_health": ("AdapterHealth",),
+    "_info": (
+        "Capabilities",
+        "Conversation",
+        "EncryptionState",
+        "UserInfo",
+    ),
     "_outbox": ("QueuedMessage",),
     "_registry": (
         "AdapterStatus",
@@ -325,10 +328,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     ),
     "_types": (
         "Attachment",
-        "Capabilities",
         "Content",
-        "Conversation",
-        "EncryptionState",
         "Mention",
         "MessageRef",
         "RecipientResult",
@@ -336,7 +336,6 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "SentMessage",
         "StyleRange",
         "TextStyle",
-        "UserInfo",
     ),
 }
 _HOME = {name: module for module, names in _EXPORTS.items() for name in names}

@@ -15,21 +15,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import timedelta
 from functools import cache
-from typing import Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 from ._adapter import Adapter
 from ._address import Address
 from ._exceptions import NotSupportedError
-from ._types import (
-    Attachment,
-    Capabilities,
-    Content,
-    Conversation,
-    EncryptionState,
-    MessageRef,
-    SentMessage,
-    UserInfo,
-)
+from ._types import Attachment, Content, MessageRef, SentMessage
+
+if TYPE_CHECKING:
+    from ._info import Capabilities, Conversation, EncryptionState, UserInfo
 
 __all__ = [
     "Feature",
@@ -179,6 +173,8 @@ def _offered(cls: type) -> dict[str, bool]:
 
 def capabilities_of(adapter: Adapter) -> Capabilities:
     """What ``adapter`` supports, read from its class and its two facts."""
+    from ._info import Capabilities
+
     features = adapter.features if isinstance(adapter, HasFeatures) else frozenset()
     return Capabilities(
         **_offered(type(adapter)),

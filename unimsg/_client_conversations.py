@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from ._address import Address
 from ._capabilities import (
@@ -17,11 +18,9 @@ from ._capabilities import (
     unsupported,
 )
 from ._client_core import ClientCore
-from ._types import (
-    Conversation,
-    EncryptionState,
-    UserInfo,
-)
+
+if TYPE_CHECKING:
+    from ._info import Conversation, EncryptionState, UserInfo
 
 __all__ = ["ConversationsMixin"]
 
@@ -106,6 +105,8 @@ class ConversationsMixin(ClientCore):
         address = Address.parse(address)
         adapter = self._adapter_for_event(address)
         if not isinstance(adapter, SupportsEncryption):
+            from ._info import EncryptionState
+
             return EncryptionState(encrypted=False, can_decrypt=True)
         return await adapter.encryption_state(address)
 

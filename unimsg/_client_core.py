@@ -36,10 +36,10 @@ from ._log import logger
 from ._outbox import Outbox
 from ._router import Contact, Route, adapter_name, plan_routes
 from ._store import MemoryStore, Store
-from ._types import (
-    Capabilities,
-    MessageRef,
-)
+from ._types import MessageRef
+
+if TYPE_CHECKING:
+    from ._info import Capabilities
 
 __all__ = ["ClientCore", "EventStream"]
 

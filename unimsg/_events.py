@@ -15,7 +15,8 @@ import attrs
 
 from ._address import Address
 from ._event import ConnectionState, ConnectionStateChanged, Event
-from ._types import Attachment, EncryptionState, Mention, MessageRef, StyleRange
+from ._info import EncryptionState
+from ._types import Attachment, Mention, MessageRef, StyleRange
 
 __all__ = [
     "ConnectionState",

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from .._address import Address
 from .._events import Membership, MembershipChanged
 from .._exceptions import NotFoundError, PermissionDeniedError
-from .._types import Conversation, EncryptionState, UserInfo
+from .._info import Conversation, EncryptionState, UserInfo
 from ._base import FakeBase
 from ._state import MEGOLM, _Account, _Room
 

@@ -15,7 +15,8 @@ import attrs
 from .._address import Address, AddressKind
 from .._events import EncryptionStateChanged, Event
 from .._exceptions import InvalidAddressError, NotFoundError
-from .._types import EncryptionState, SentMessage
+from .._info import EncryptionState
+from .._types import SentMessage
 
 __all__ = ["Faults", "NetworkState"]
 
