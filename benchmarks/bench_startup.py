@@ -18,6 +18,7 @@ first start: whoami, the first sync and the key upload.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import subprocess
 import sys
@@ -33,6 +34,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import median, table, write
 
 MODULES = ["unimsg", "unimsg.testing", "unimsg_signal", "unimsg_matrix", "nio"]
+# Imports are measured as installed: pip writes bytecode caches when it installs a wheel,
+# so the interpreters below may write them too (PYTHONDONTWRITEBYTECODE would make every
+# run compile every module's source again), and `warm_bytecode` fills them first.
+ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
+def warm_bytecode() -> None:
+    for module in [*MODULES, "unimsg._client"]:
+        subprocess.run([sys.executable, "-c", f"import {module}"], env=ENV, check=True)
+
+
 _LINE = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \|\s*(\S+)")
 
 
@@ -44,6 +56,7 @@ def import_run(module: str, code: str | None = None) -> tuple[float, dict[str, f
         capture_output=True,
         text=True,
         check=True,
+        env=ENV,
     ).stderr
     total, own = float("nan"), {}
     for line in out.splitlines():
@@ -75,7 +88,7 @@ _DEPS = (
 
 def _cpu_ms(code: str) -> float:
     out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=ENV
     ).stdout
     return float(out)
 
@@ -172,6 +185,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
+    warm_bytecode()
     imports: dict[str, float] = {}
     fastest: dict[str, float] = {}
     own_runs: list[dict[str, float]] = []

@@ -24,7 +24,6 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 import anyio
-import attrs
 
 if TYPE_CHECKING:
     from anyio.streams.memory import MemoryObjectReceiveStream
@@ -42,15 +41,19 @@ __all__ = ["Consumer"]
 BATCH = 256
 
 
-@attrs.define(eq=False)
 class _Pending:
-    event: Event
-    key: str
-    done: bool = False
-    #: Already in the store (a redelivery): only the adapter hears of it again.
-    known: bool = False
-    #: Left unacknowledged by a reader that went away: neither stored nor acked.
-    skipped: bool = False
+    """One handed-out event's progress; a plain slotted class, one is made per event."""
+
+    __slots__ = ("done", "event", "key", "known", "skipped")
+
+    def __init__(self, event: Event, key: str) -> None:
+        self.event = event
+        self.key = key
+        self.done = False
+        #: Already in the store (a redelivery): only the adapter hears of it again.
+        self.known = False
+        #: Left unacknowledged by a reader that went away: neither stored nor acked.
+        self.skipped = False
 
 
 class Consumer:
