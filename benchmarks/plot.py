@@ -158,7 +158,10 @@ def scale(data: dict[str, Any]) -> Figure:
 
 def startup(data: dict[str, Any]) -> Figure:
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.4))
-    bars(left, {f"import {k}": v for k, v in data["import_ms"].items()}, "import", "ms")
+    shown = {f"import {k}": v for k, v in data["import_ms"].items()}
+    for key, value in data.get("client_import_cpu_ms", {}).items():
+        shown[f"from unimsg import Client: {key} (CPU)"] = value
+    bars(left, shown, "import", "ms")
     left.axvline(50, color="red", linewidth=1, linestyle="--")
     bars(
         right,
