@@ -72,12 +72,14 @@ class Trust:
 
     def assess(self, users: Iterable[str]) -> tuple[list[str], list[str]]:
         """(users with unverified devices, users whose devices changed since pinned)."""
-        unverified: list[str] = []
+        members = sorted(set(users))
+        return [u for u in members if self._unverified(u)], self._changed(members)
+
+    def _changed(self, members: list[str]) -> list[str]:
+        """Users whose devices differ from their pins; under tofu, pins the unpinned."""
         changed: list[str] = []
         pinned_any = False
-        for user in sorted(set(users)):
-            if self._unverified(user):
-                unverified.append(user)
+        for user in members:
             devices = self._devices(user)
             pins = self._state.pins.get(user)
             if pins is None:
@@ -89,7 +91,7 @@ class Trust:
                 changed.append(user)
         if pinned_any:
             self._state.save()
-        return unverified, changed
+        return changed
 
     def changed_users(self, users: Iterable[str]) -> list[str]:
         return self.assess(users)[1]
@@ -98,8 +100,12 @@ class Trust:
         """Raise if the policy refuses ``users``; else whether to skip nio's verification."""
         if self.policy == "always":
             return True
-        unverified, changed = self.assess(users)
-        blocked = unverified if self.policy == "strict" else changed
+        # Each send asks: compute only what the policy decides on.
+        members = sorted(set(users))
+        if self.policy == "strict":
+            blocked = [u for u in members if self._unverified(u)]
+        else:
+            blocked = self._changed(members)
         if blocked:
             why = (
                 "have devices this account has not verified"
