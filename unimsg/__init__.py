@@ -9,6 +9,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ._adapter import Adapter, Configurable, EventSink, OutgoingMessage
     from ._address import Address, AddressKind
+    from ._attachment import Attachment
     from ._bot import Bot
     from ._capabilities import (
         Feature,
@@ -90,7 +91,6 @@ if TYPE_CHECKING:
     from ._sqlite import SqliteStore
     from ._store import MemoryStore, OutboxEntry, Store
     from ._types import (
-        Attachment,
         Content,
         Mention,
         MessageRef,
@@ -220,6 +220,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "Address",
         "AddressKind",
     ),
+    "_attachment": ("Attachment",),
     "_bot": ("Bot",),
     "_capabilities": (
         "Feature",
@@ -327,7 +328,6 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "Store",
     ),
     "_types": (
-        "Attachment",
         "Content",
         "Mention",
         "MessageRef",

@@ -20,9 +20,10 @@ from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 from ._adapter import Adapter
 from ._address import Address
 from ._exceptions import NotSupportedError
-from ._types import Attachment, Content, MessageRef, SentMessage
+from ._types import Content, MessageRef, SentMessage
 
 if TYPE_CHECKING:
+    from ._attachment import Attachment
     from ._info import Capabilities, Conversation, EncryptionState, UserInfo
 
 __all__ = [

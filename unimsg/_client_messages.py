@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
@@ -26,12 +26,14 @@ from ._exceptions import EncryptionRequiredError, InvalidArgumentError, NotSuppo
 from ._outbox import QueuedMessage
 from ._router import adapter_name
 from ._types import (
-    Attachment,
     Content,
     Mention,
     MessageRef,
     SentMessage,
 )
+
+if TYPE_CHECKING:
+    from ._attachment import Attachment
 
 __all__ = ["MessagingMixin"]
 

@@ -14,9 +14,10 @@ from datetime import timedelta
 import attrs
 
 from ._address import Address
+from ._attachment import Attachment
 from ._event import ConnectionState, ConnectionStateChanged, Event
 from ._info import EncryptionState
-from ._types import Attachment, Mention, MessageRef, StyleRange
+from ._types import Mention, MessageRef, StyleRange
 
 __all__ = [
     "ConnectionState",

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 
 from ._address import Address
+from ._attachment import Attachment
 from ._client import Client
 from ._contacts import ContactBook
 from ._events import Event, MessageDeleted, MessageEdited, MessageReceived, ReactionReceived
@@ -32,7 +33,7 @@ from ._exceptions import (
     UsageError,
 )
 from ._health import event_key
-from ._types import Attachment, Content, MessageRef, SentMessage
+from ._types import Content, MessageRef, SentMessage
 
 __all__ = ["Relay"]
 

@@ -7,7 +7,8 @@ from datetime import datetime
 from typing import Any
 
 from ._address import Address
-from ._types import Attachment, Content, Mention, MessageRef
+from ._attachment import Attachment
+from ._types import Content, Mention, MessageRef
 
 __all__ = ["content_from_json", "content_to_json", "ref_from_json", "ref_to_json"]
 

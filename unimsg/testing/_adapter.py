@@ -12,6 +12,7 @@ from anyio.abc import TaskStatus
 
 from .._adapter import EventSink, OutgoingMessage
 from .._address import Address
+from .._attachment import Attachment
 from .._capabilities import Feature
 from .._events import (
     ConnectionState,
@@ -38,7 +39,6 @@ from .._exceptions import (
 )
 from .._markdown import to_html, to_styled
 from .._types import (
-    Attachment,
     Content,
     MessageRef,
     RecipientResult,

@@ -10,6 +10,7 @@ from typing import Any
 import anyio
 import pytest
 
+from .._attachment import Attachment
 from .._capabilities import (
     SupportsAttachments,
     SupportsDeletes,
@@ -28,7 +29,7 @@ from .._events import (
     TypingChanged,
 )
 from .._exceptions import ClosedError, NotSupportedError, RemoteError, UnimsgError
-from .._types import Attachment, Content
+from .._types import Content
 from ._kit import need, need_feature, need_hook, running, send_text
 from ._pair import ConformancePair
 from ._waiting import EventWaiter
