@@ -90,6 +90,7 @@ if TYPE_CHECKING:
     from ._settings import settings_from_keywords, settings_from_table
     from ._sqlite import SqliteStore
     from ._store import MemoryStore, OutboxEntry, Store
+    from ._styles import StyleRange, TextStyle
     from ._types import (
         Content,
         Mention,
@@ -97,8 +98,6 @@ if TYPE_CHECKING:
         RecipientResult,
         SendStatus,
         SentMessage,
-        StyleRange,
-        TextStyle,
     )
 
 __version__ = "0.1.0"
@@ -327,6 +326,10 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "OutboxEntry",
         "Store",
     ),
+    "_styles": (
+        "StyleRange",
+        "TextStyle",
+    ),
     "_types": (
         "Content",
         "Mention",
@@ -334,8 +337,6 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "RecipientResult",
         "SendStatus",
         "SentMessage",
-        "StyleRange",
-        "TextStyle",
     ),
 }
 _HOME = {name: module for module, names in _EXPORTS.items() for name in names}

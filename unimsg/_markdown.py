@@ -18,7 +18,8 @@ from collections.abc import Sequence
 from functools import cache
 from typing import TYPE_CHECKING
 
-from ._types import Mention, StyleRange, TextStyle
+from ._styles import StyleRange, TextStyle
+from ._types import Mention
 
 if TYPE_CHECKING:
     from markdown_it import MarkdownIt

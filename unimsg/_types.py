@@ -22,28 +22,7 @@ __all__ = [
     "RecipientResult",
     "SendStatus",
     "SentMessage",
-    "StyleRange",
-    "TextStyle",
 ]
-
-
-class TextStyle(enum.Enum):
-    """Inline styles both networks can carry."""
-
-    BOLD = "BOLD"
-    ITALIC = "ITALIC"
-    STRIKETHROUGH = "STRIKETHROUGH"
-    MONOSPACE = "MONOSPACE"
-    SPOILER = "SPOILER"
-
-
-@attrs.frozen
-class StyleRange:
-    """A style over ``text[start:start + length]`` (offsets in code points)."""
-
-    start: int
-    length: int
-    style: TextStyle
 
 
 @attrs.frozen
