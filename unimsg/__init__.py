@@ -90,10 +90,9 @@ if TYPE_CHECKING:
     from ._settings import settings_from_keywords, settings_from_table
     from ._sqlite import SqliteStore
     from ._store import MemoryStore, OutboxEntry, Store
-    from ._styles import StyleRange, TextStyle
+    from ._styles import Mention, StyleRange, TextStyle
     from ._types import (
         Content,
-        Mention,
         MessageRef,
         RecipientResult,
         SendStatus,
@@ -327,12 +326,12 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "Store",
     ),
     "_styles": (
+        "Mention",
         "StyleRange",
         "TextStyle",
     ),
     "_types": (
         "Content",
-        "Mention",
         "MessageRef",
         "RecipientResult",
         "SendStatus",

@@ -27,13 +27,13 @@ from ._outbox import QueuedMessage
 from ._router import adapter_name
 from ._types import (
     Content,
-    Mention,
     MessageRef,
     SentMessage,
 )
 
 if TYPE_CHECKING:
     from ._attachment import Attachment
+    from ._styles import Mention
 
 __all__ = ["MessagingMixin"]
 

@@ -17,8 +17,8 @@ from ._address import Address
 from ._attachment import Attachment
 from ._event import ConnectionState, ConnectionStateChanged, Event
 from ._info import EncryptionState
-from ._styles import StyleRange
-from ._types import Mention, MessageRef
+from ._styles import Mention, StyleRange
+from ._types import MessageRef
 
 __all__ = [
     "ConnectionState",

@@ -18,8 +18,7 @@ from collections.abc import Sequence
 from functools import cache
 from typing import TYPE_CHECKING
 
-from ._styles import StyleRange, TextStyle
-from ._types import Mention
+from ._styles import Mention, StyleRange, TextStyle
 
 if TYPE_CHECKING:
     from markdown_it import MarkdownIt

@@ -8,7 +8,8 @@ from typing import Any
 
 from ._address import Address
 from ._attachment import Attachment
-from ._types import Content, Mention, MessageRef
+from ._styles import Mention
+from ._types import Content, MessageRef
 
 __all__ = ["content_from_json", "content_to_json", "ref_from_json", "ref_to_json"]
 

@@ -1,4 +1,4 @@
-"""Inline styles of a message's text, as both networks carry them."""
+"""Inline markup of a message's text: styles and mentions, as both networks carry them."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ import enum
 
 import attrs
 
-__all__ = ["StyleRange", "TextStyle"]
+from ._address import Address
+
+__all__ = ["Mention", "StyleRange", "TextStyle"]
 
 
 class TextStyle(enum.Enum):
@@ -26,3 +28,12 @@ class StyleRange:
     start: int
     length: int
     style: TextStyle
+
+
+@attrs.frozen
+class Mention:
+    """``text[start:start + length]`` (code points) names ``user``."""
+
+    user: Address
+    start: int
+    length: int

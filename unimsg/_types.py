@@ -11,27 +11,18 @@ import attrs
 
 if TYPE_CHECKING:
     from ._attachment import Attachment
+    from ._styles import Mention
 
 from ._address import Address
 from ._exceptions import InvalidContentError
 
 __all__ = [
     "Content",
-    "Mention",
     "MessageRef",
     "RecipientResult",
     "SendStatus",
     "SentMessage",
 ]
-
-
-@attrs.frozen
-class Mention:
-    """``text[start:start + length]`` (code points) names ``user``."""
-
-    user: Address
-    start: int
-    length: int
 
 
 def _mentions(values: Iterable[Mention]) -> tuple[Mention, ...]:
