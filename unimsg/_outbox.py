@@ -19,7 +19,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import anyio
-import attrs
 
 if TYPE_CHECKING:
     from anyio.abc import TaskGroup, TaskStatus
@@ -66,12 +65,16 @@ class QueuedMessage:
         return self._result
 
 
-@attrs.frozen
 class _Item:
-    key: str
-    lane: str
-    adapter: str
-    message: OutgoingMessage
+    """One queued send (a plain slotted class: attrs would build its methods at import)."""
+
+    __slots__ = ("adapter", "key", "lane", "message")
+
+    def __init__(self, key: str, lane: str, adapter: str, message: OutgoingMessage) -> None:
+        self.key = key
+        self.lane = lane
+        self.adapter = adapter
+        self.message = message
 
 
 class Outbox:
