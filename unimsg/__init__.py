@@ -81,8 +81,7 @@ if TYPE_CHECKING:
         UnverifiedDevicesError,
         UsageError,
     )
-    from ._health import AdapterHealth
-    from ._info import Capabilities, Conversation, EncryptionState, UserInfo
+    from ._info import AdapterHealth, Capabilities, Conversation, EncryptionState, UserInfo
     from ._outbox import QueuedMessage
     from ._registry import AdapterStatus, adapter_class, adapter_names, adapter_status
     from ._relay import Relay
@@ -296,8 +295,8 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "UnverifiedDevicesError",
         "UsageError",
     ),
-    "_health": ("AdapterHealth",),
     "_info": (
+        "AdapterHealth",
         "Capabilities",
         "Conversation",
         "EncryptionState",

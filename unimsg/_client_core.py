@@ -30,7 +30,7 @@ from ._exceptions import (
     OutcomeUnknownError,
     RateLimitedError,
 )
-from ._health import AdapterHealth, _Health
+from ._health import _Health
 from ._lifecycle import Background
 from ._log import logger
 from ._outbox import Outbox
@@ -39,7 +39,7 @@ from ._store import MemoryStore, Store
 from ._types import MessageRef
 
 if TYPE_CHECKING:
-    from ._info import Capabilities
+    from ._info import AdapterHealth, Capabilities
 
 __all__ = ["ClientCore", "EventStream"]
 
@@ -282,6 +282,8 @@ class ClientCore(Background):
         backlog = 0
         if self._consumer is not None and self._stack is not None:
             backlog = self._consumer.backlog()
+        from ._info import AdapterHealth
+
         return {
             name: AdapterHealth(
                 state=h.state, last_event=h.last_event, events=h.events, backlog=backlog

@@ -1,14 +1,12 @@
-"""What ``Client.health()`` reports, and the keys that identify events."""
+"""What the client counts for ``Client.health()``, and the keys that identify events."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import attrs
-
 from ._event import ConnectionState, ConnectionStateChanged, Event
 
-__all__ = ["AdapterHealth", "event_key"]
+__all__ = ["event_key"]
 
 
 def event_key(event: Event) -> str:
@@ -30,14 +28,3 @@ class _Health:
         if isinstance(event, ConnectionStateChanged):
             self.state = event.state
 
-
-@attrs.frozen(kw_only=True)
-class AdapterHealth:
-    """What ``Client.health()`` reports for one adapter."""
-
-    state: ConnectionState
-    #: When the adapter last delivered an event (``None``: not yet).
-    last_event: datetime | None
-    events: int
-    #: Events received but not yet read by the application (client-wide).
-    backlog: int

@@ -1,4 +1,5 @@
-"""What a client can learn besides messages: conversations, people, encryption, capabilities.
+"""What a client can learn besides messages: conversations, people, encryption, capabilities
+and its adapters' health.
 
 Apart from the message types (`unimsg._types`) so that a client that only
 sends and receives does not build these classes at import.
@@ -6,14 +7,15 @@ sends and receives does not build these classes at import.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import attrs
 
 from ._address import Address
+from ._event import ConnectionState
 from ._types import addresses
 
-__all__ = ["Capabilities", "Conversation", "EncryptionState", "UserInfo"]
+__all__ = ["AdapterHealth", "Capabilities", "Conversation", "EncryptionState", "UserInfo"]
 
 
 @attrs.frozen(kw_only=True)
@@ -105,3 +107,15 @@ class Capabilities:
             for field in attrs.fields(Capabilities)
             if field.type in ("bool", bool) and getattr(self, field.name)
         )
+
+
+@attrs.frozen(kw_only=True)
+class AdapterHealth:
+    """What ``Client.health()`` reports for one adapter."""
+
+    state: ConnectionState
+    #: When the adapter last delivered an event (``None``: not yet).
+    last_event: datetime | None
+    events: int
+    #: Events received but not yet read by the application (client-wide).
+    backlog: int
