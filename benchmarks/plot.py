@@ -159,8 +159,13 @@ def scale(data: dict[str, Any]) -> Figure:
 def startup(data: dict[str, Any]) -> Figure:
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.4))
     shown = {f"import {k}": v for k, v in data["import_ms"].items()}
+    labels = {
+        "total": "from unimsg import Client (CPU)",
+        "attrs+anyio": "import attrs, anyio (CPU)",
+        "over": "Client over attrs+anyio (CPU)",
+    }
     for key, value in data.get("client_import_cpu_ms", {}).items():
-        shown[f"from unimsg import Client: {key} (CPU)"] = value
+        shown[labels.get(key, key)] = value
     bars(left, shown, "import", "ms")
     left.axvline(50, color="red", linewidth=1, linestyle="--")
     bars(
