@@ -50,7 +50,8 @@ async def with_asyncpg(url: str, password: str) -> dict[str, float]:
     async def add(i: int) -> None:
         await pool.execute(
             "INSERT INTO bench_box (key, payload) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-            f"a{i}", "x" * 200,
+            f"a{i}",
+            "x" * 200,
         )
 
     async def remember(i: int) -> None:
@@ -61,7 +62,9 @@ async def with_asyncpg(url: str, password: str) -> dict[str, float]:
             )
 
     async def seen(i: int) -> None:
-        await pool.fetch("SELECT key FROM bench_seen WHERE key = ANY($1)", [f"{i}:{k}" for k in keys])
+        await pool.fetch(
+            "SELECT key FROM bench_seen WHERE key = ANY($1)", [f"{i}:{k}" for k in keys]
+        )
 
     async def claim(i: int) -> None:
         async with pool.acquire() as c, c.transaction():
@@ -83,7 +86,10 @@ async def with_psycopg(url: str, password: str) -> dict[str, float]:
     from psycopg_pool import AsyncConnectionPool
 
     pool = AsyncConnectionPool(
-        url, kwargs={"password": password, "autocommit": True}, min_size=2, max_size=2,
+        url,
+        kwargs={"password": password, "autocommit": True},
+        min_size=2,
+        max_size=2,
         open=False,
     )
     await pool.open()

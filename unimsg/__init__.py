@@ -35,10 +35,12 @@ from ._exceptions import (
     EncryptionError,
     EncryptionRequiredError,
     InvalidAddressError,
+    InvalidArgumentError,
     InvalidContentError,
     NoRouteError,
     NotFoundError,
     NotSupportedError,
+    OutcomeUnknownError,
     PermissionDeniedError,
     RateLimitedError,
     RemoteError,
@@ -52,6 +54,7 @@ from ._exceptions import (
 )
 from ._health import AdapterHealth
 from ._outbox import QueuedMessage
+from ._postgres import PostgresStore
 from ._registry import adapter_class, adapter_names
 from ._relay import Relay
 from ._router import Contact, Route
@@ -107,6 +110,7 @@ __all__ = [
     "EventSink",
     "EventStream",
     "InvalidAddressError",
+    "InvalidArgumentError",
     "InvalidContentError",
     "Membership",
     "MembershipChanged",
@@ -120,8 +124,10 @@ __all__ = [
     "NotFoundError",
     "NotSupportedError",
     "OutboxEntry",
+    "OutcomeUnknownError",
     "OutgoingMessage",
     "PermissionDeniedError",
+    "PostgresStore",
     "QueuedMessage",
     "RateLimitedError",
     "ReactionReceived",

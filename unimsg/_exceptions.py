@@ -2,6 +2,7 @@
 
     UnimsgError
     ├── UsageError                  you did it wrong (local, fix the call)
+    │   ├── InvalidArgumentError    also a ValueError (out of range, duplicate, conflicting)
     │   ├── InvalidAddressError     also a ValueError
     │   ├── InvalidContentError     also a ValueError (e.g. message too large)
     │   ├── NoRouteError            no route fits the target
@@ -16,6 +17,7 @@
     │   ├── RateLimitedError        slow down; ``retry_after`` seconds
     │   ├── RemoteProtocolError     it answered something we cannot read
     │   ├── NotFoundError           unknown conversation, message or user
+    │   ├── OutcomeUnknownError     sent, but whether it took effect is unknown
     │   ├── PermissionDeniedError   not allowed in that conversation
     │   └── DeliveryError           the send failed for every recipient
     │       ├── UnregisteredRecipientError
@@ -45,6 +47,10 @@ class UnimsgError(Exception):
 
 class UsageError(UnimsgError):
     """The caller asked for something that cannot work; nothing was sent."""
+
+
+class InvalidArgumentError(UsageError, ValueError):
+    """An argument's value cannot work: out of range, a duplicate, or in conflict with another."""
 
 
 class InvalidAddressError(UsageError, ValueError):
@@ -132,6 +138,16 @@ class RemoteProtocolError(RemoteError):
 
 class NotFoundError(RemoteError):
     """The conversation, message or user does not exist (or is not visible)."""
+
+
+class OutcomeUnknownError(RemoteError):
+    """The request went out, but whether it took effect is unknown.
+
+    Raised when the answer was lost (a timeout or a dropped connection after
+    the request was written) or the server failed part-way (some recipients
+    may have the message). On networks without idempotent sends (Signal) a
+    retry can deliver a second copy: check before sending again.
+    """
 
 
 class PermissionDeniedError(RemoteError):
