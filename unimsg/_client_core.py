@@ -79,7 +79,7 @@ class ClientCore(Background):
             store = SqliteStore(store)
         self.store: Store = store
         self._health = {name: _Health() for name in self._adapters}
-        self.outbox = Outbox(self.store, self._adapters.__getitem__)
+        self.outbox = Outbox(self.store, self._adapters.__getitem__, names=list(self._adapters))
 
     # -- lifecycle -----------------------------------------------------------
 

@@ -10,18 +10,24 @@ from __future__ import annotations
 
 import json
 import logging
-import math
+import os
+import socket
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 import anyio
 import attrs
 from anyio.abc import TaskGroup, TaskStatus
-from anyio.streams.memory import MemoryObjectSendStream
 
 from ._adapter import Adapter, OutgoingMessage
 from ._address import Address
-from ._exceptions import ConnectError, RateLimitedError, RemoteProtocolError
+from ._exceptions import (
+    ConnectError,
+    OutcomeUnknownError,
+    RateLimitedError,
+    RemoteProtocolError,
+    UnimsgError,
+)
 from ._serialize import content_from_json, content_to_json
 from ._store import OutboxEntry, Store
 from ._types import SentMessage
@@ -66,6 +72,18 @@ class _Item:
 
 
 class Outbox:
+    """Sends what the store has queued, claiming each send so that one worker sends it.
+
+    Any number of clients may share one store (PostgreSQL); each claims the
+    oldest send of a conversation whose earlier sends are done, holds the
+    claim while it sends (renewing it every third of ``claim_lease``), and
+    removes the entry once delivered. A worker that dies leaves its claims
+    to expire; the one that takes such a send over resends it where the
+    network drops a repeated idempotency key, and elsewhere (Signal) gives
+    up on it with `OutcomeUnknownError`, since the first send may have gone
+    out: ``on_outcome_unknown`` hears of each such send.
+    """
+
     def __init__(
         self,
         store: Store,
@@ -73,60 +91,121 @@ class Outbox:
         *,
         initial_backoff: float = 0.5,
         max_backoff: float = 60.0,
+        worker: str | None = None,
+        names: Collection[str] = (),
+        claim_lease: float = 30.0,
+        poll_interval: float = 1.0,
+        concurrency: int = 32,
     ) -> None:
         self._store = store
         self._adapters = adapters
         #: Seconds before the first retry of a failed send; doubles up to ``max_backoff``.
         self.initial_backoff = initial_backoff
         self.max_backoff = max_backoff
-        self._lanes: dict[str, MemoryObjectSendStream[_Item]] = {}
+        #: This worker's name in the claims it holds.
+        self.worker = worker or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        #: The adapters whose sends this worker may claim (lane prefixes).
+        self._prefixes = [f"{name}\x1f" for name in names]
+        self.claim_lease = claim_lease
+        #: How often an idle worker looks for sends queued by other processes.
+        self.poll_interval = poll_interval
+        self.concurrency = concurrency
+        #: Called with each send given up as outcome-unknown.
+        self.on_outcome_unknown: Callable[[OutgoingMessage, OutcomeUnknownError], None] | None = (
+            None
+        )
+        #: Queued sends (every worker's) when last counted.
+        self.depth = 0
         self._waiters: dict[str, QueuedMessage] = {}
-        self._tg: TaskGroup | None = None
+        self._held: set[str] = set()
+        self._sending: set[str] = set()
+        self._wake = anyio.Event()
 
     async def run(self, *, task_status: TaskStatus[None]) -> None:
-        async with anyio.create_task_group() as tg:
-            self._tg = tg
-            for entry in await self._store.outbox_pending():
-                item = _decode(entry)
-                if item is None:
-                    log.error("dropping unreadable outbox entry %s", entry.key)
-                    await self._store.outbox_remove(entry.key)
-                    continue
-                await self._dispatch(item)
-            task_status.started()
-            await anyio.sleep_forever()
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._renew)
+                task_status.started()
+                await self._claim_loop(tg)
+        finally:
+            # Claims whose send is not under way are given back for others to take at once.
+            idle = self._held - self._sending
+            if idle:
+                with anyio.move_on_after(5, shield=True):
+                    await self._store.outbox_release(self.worker, idle)
+
+    async def _claim_loop(self, tg: TaskGroup) -> None:
+        delay = self.initial_backoff
+        while True:
+            self._wake = anyio.Event()
+            try:
+                room = self.concurrency - len(self._held)
+                if room > 0:
+                    for entry in await self._store.outbox_claim(
+                        self.worker, limit=room, lease=self.claim_lease, prefixes=self._prefixes
+                    ):
+                        self._held.add(entry.key)
+                        tg.start_soon(self._deliver, entry)
+                self.depth = await self._store.outbox_size()
+                delay = self.initial_backoff
+            except UnimsgError as exc:
+                log.warning("outbox cannot reach its store (%s); retrying", exc)
+                await anyio.sleep(delay)
+                delay = min(delay * 2, self.max_backoff)
+                continue
+            with anyio.move_on_after(self.poll_interval):
+                await self._wake.wait()
+
+    async def _renew(self) -> None:
+        while True:
+            await anyio.sleep(self.claim_lease / 3)
+            if self._held:
+                try:
+                    await self._store.outbox_renew(self.worker, self.claim_lease)
+                except UnimsgError as exc:
+                    log.warning("outbox cannot renew its claims (%s)", exc)
 
     async def enqueue(self, adapter_name: str, message: OutgoingMessage) -> QueuedMessage:
         key = message.idempotency_key
         lane = f"{adapter_name}\x1f{message.to}"
         item = _Item(key, lane, adapter_name, message)
-        await self._store.outbox_add(OutboxEntry(key=key, lane=lane, payload=_encode(item)))
         queued = self._waiters.setdefault(key, QueuedMessage(key))
-        await self._dispatch(item)
+        await self._store.outbox_add(OutboxEntry(key=key, lane=lane, payload=_encode(item)))
+        self._wake.set()
         return queued
 
-    async def _dispatch(self, item: _Item) -> None:
-        lane = self._lanes.get(item.lane)
-        if lane is None:
-            assert self._tg is not None, "the outbox is not running"
-            send, receive = anyio.create_memory_object_stream[_Item](math.inf)
-            self._lanes[item.lane] = lane = send
+    async def _deliver(self, entry: OutboxEntry) -> None:
+        try:
+            item = _decode(entry)
+            if item is None:
+                log.error("dropping unreadable outbox entry %s", entry.key)
+                await self._done(entry.key, None)
+                return
+            adapter = self._adapters(item.adapter)
+            if entry.taken_over and not adapter.capabilities.idempotent_sends:
+                # The worker before may have sent it, and this network cannot tell a repeat.
+                error = OutcomeUnknownError(
+                    f"outbox send {item.key} was under way when its worker stopped; "
+                    f"{adapter.network} cannot tell a repeat, so it is not sent again"
+                )
+                log.error("%s", error)
+                await self._done(item.key, error)
+                if self.on_outcome_unknown is not None:
+                    self.on_outcome_unknown(item.message, error)
+                return
+            await self._done(item.key, await self._send(adapter, item))
+        finally:
+            self._held.discard(entry.key)
+            self._wake.set()
 
-            async def drain() -> None:
-                async with receive:
-                    async for queued in receive:
-                        await self._deliver(queued)
-
-            self._tg.start_soon(drain)
-        await lane.send(item)
-
-    async def _deliver(self, item: _Item) -> None:
+    async def _send(self, adapter: Adapter, item: _Item) -> SentMessage | BaseException:
         delay = self.initial_backoff
         attempt = 0
         while True:
             attempt += 1
+            self._sending.add(item.key)
             try:
-                sent = await self._adapters(item.adapter).send(item.message)
+                return await adapter.send(item.message)
             except TRANSIENT as exc:
                 wait = exc.retry_after if isinstance(exc, RateLimitedError) else None
                 wait = delay if wait is None else wait
@@ -137,21 +216,25 @@ class Outbox:
                     type(exc).__name__,
                     wait,
                 )
-                await anyio.sleep(wait)
-                delay = min(delay * 2, self.max_backoff)
-                continue
             except Exception as exc:
                 log.error("outbox send %s failed for good: %s", item.key, type(exc).__name__)
-                await self._store.outbox_remove(item.key)
-                self._finish(item.key, exc)
-                return
-            await self._store.outbox_remove(item.key)
-            self._finish(item.key, sent)
-            return
+                return exc
+            finally:
+                self._sending.discard(item.key)
+            await anyio.sleep(wait)
+            delay = min(delay * 2, self.max_backoff)
 
-    def _finish(self, key: str, result: SentMessage | BaseException) -> None:
+    async def _done(self, key: str, result: SentMessage | BaseException | None) -> None:
+        # Shielded: a send that went out is recorded even if the client is closing.
+        with anyio.CancelScope(shield=True):
+            try:
+                await self._store.outbox_remove(key)
+            except UnimsgError as exc:
+                # The claim expires and the send is taken over: resent where the
+                # network drops repeats, reported as outcome-unknown elsewhere.
+                log.error("outbox send %s done but not recorded (%s)", key, exc)
         waiter = self._waiters.pop(key, None)
-        if waiter is not None:
+        if waiter is not None and result is not None:
             waiter._finish(result)
 
 

@@ -79,7 +79,10 @@ _UPGRADE_LOCK = 0x756E696D7367
 
 _CLAIM = """
 WITH heads AS (
-    SELECT DISTINCT ON (lane) seq, claimed_until FROM outbox ORDER BY lane, seq
+    SELECT DISTINCT ON (lane) seq, claimed_until FROM outbox
+    WHERE cardinality(%(prefixes)s::text[]) = 0
+       OR EXISTS (SELECT 1 FROM unnest(%(prefixes)s::text[]) p WHERE left(lane, length(p)) = p)
+    ORDER BY lane, seq
 ), candidates AS (
     SELECT seq FROM heads WHERE claimed_until IS NULL OR claimed_until < now()
     ORDER BY seq LIMIT %(limit)s
@@ -300,8 +303,12 @@ class PostgresStore:
     async def outbox_remove(self, key: str) -> None:
         await self._execute("DELETE FROM outbox WHERE key = %s", (key,))
 
-    async def outbox_claim(self, worker: str, *, limit: int, lease: float) -> list[OutboxEntry]:
-        rows = await self._execute(_CLAIM, {"worker": worker, "limit": limit, "lease": lease})
+    async def outbox_claim(
+        self, worker: str, *, limit: int, lease: float, prefixes: Collection[str] = ()
+    ) -> list[OutboxEntry]:
+        rows = await self._execute(
+            _CLAIM, {"worker": worker, "limit": limit, "lease": lease, "prefixes": list(prefixes)}
+        )
         return [
             OutboxEntry(key=k, lane=n, payload=p, taken_over=bool(t))
             for _, k, n, p, t in sorted(rows)

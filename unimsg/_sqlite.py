@@ -216,15 +216,22 @@ class SqliteStore:
     async def outbox_remove(self, key: str) -> None:
         await self._call(lambda db: db.execute("DELETE FROM outbox WHERE key = ?", (key,)))
 
-    async def outbox_claim(self, worker: str, *, limit: int, lease: float) -> list[OutboxEntry]:
+    async def outbox_claim(
+        self, worker: str, *, limit: int, lease: float, prefixes: Collection[str] = ()
+    ) -> list[OutboxEntry]:
+        wanted = list(prefixes)
+        # One placeholder pair per prefix; the SQL text holds no input.
+        only = " OR ".join(["substr(lane, 1, length(?)) = ?"] * len(wanted)) or "1"
+        params = [p for prefix in wanted for p in (prefix, prefix)]
+
         def claim(db: sqlite3.Connection) -> list[OutboxEntry]:
             now = time.time()
             with _transaction(db, "IMMEDIATE"):
                 rows = db.execute(
-                    "SELECT key, lane, payload, claimed_by FROM outbox"
-                    " WHERE seq IN (SELECT min(seq) FROM outbox GROUP BY lane)"
+                    "SELECT key, lane, payload, claimed_by FROM outbox"  # noqa: S608
+                    f" WHERE seq IN (SELECT min(seq) FROM outbox WHERE {only} GROUP BY lane)"
                     " AND (claimed_until IS NULL OR claimed_until < ?) ORDER BY seq LIMIT ?",
-                    (now, limit),
+                    (*params, now, limit),
                 ).fetchall()
                 db.executemany(
                     "UPDATE outbox SET claimed_by = ?, claimed_until = ? WHERE key = ?",

@@ -76,8 +76,12 @@ class Store(Protocol):
         """Forget a send that was delivered or failed for good."""
         ...
 
-    async def outbox_claim(self, worker: str, *, limit: int, lease: float) -> list[OutboxEntry]:
+    async def outbox_claim(
+        self, worker: str, *, limit: int, lease: float, prefixes: Collection[str] = ()
+    ) -> list[OutboxEntry]:
         """Claim for ``worker`` up to ``limit`` sends, oldest first, to send them.
+
+        With ``prefixes``, only lanes whose name starts with one of them.
 
         Only the oldest entry of a lane is claimable, and only while no live
         claim holds it, so one lane's sends leave in order across workers. A
@@ -175,11 +179,14 @@ class MemoryStore:
         self._outbox.pop(key, None)
         self._claims.pop(key, None)
 
-    async def outbox_claim(self, worker: str, *, limit: int, lease: float) -> list[OutboxEntry]:
+    async def outbox_claim(
+        self, worker: str, *, limit: int, lease: float, prefixes: Collection[str] = ()
+    ) -> list[OutboxEntry]:
         now = time.monotonic()
         heads: dict[str, OutboxEntry] = {}
         for entry in self._outbox.values():
-            heads.setdefault(entry.lane, entry)
+            if not prefixes or entry.lane.startswith(tuple(prefixes)):
+                heads.setdefault(entry.lane, entry)
         claimed: list[OutboxEntry] = []
         for entry in heads.values():
             if len(claimed) >= limit:

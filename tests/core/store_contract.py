@@ -129,6 +129,10 @@ class StoreContract:
             assert [(e.key, e.taken_over) for e in again] == [("c1", False)]
             assert await store.outbox_size() == 3
             assert [e.key for e in await store.outbox_pending()] == ["b1", "a2", "c1"]
+            await store.outbox_release("w1", ["c1"])
+            await store.outbox_add(OutboxEntry(key="d1", lane="dx", payload="d"))
+            only = await store.outbox_claim("w3", limit=10, lease=30, prefixes=["d", "e"])
+            assert [e.key for e in only] == ["d1"]
 
     async def test_an_expired_claim_is_taken_over_and_says_so(self, backend: Opener) -> None:
         async with opened(backend) as store:
