@@ -21,6 +21,7 @@ from ._exceptions import ClosedError, EncryptionRequiredError, NotSupportedError
 from ._health import AdapterHealth, _Health
 from ._lifecycle import Background
 from ._outbox import Outbox
+from ._postgres import PostgresStore
 from ._router import Contact, Route, adapter_name, plan_routes
 from ._sqlite import SqliteStore
 from ._store import MemoryStore, Store
@@ -75,6 +76,8 @@ class ClientCore(Background):
         self._closed = False
         if store is None:
             store = MemoryStore()
+        elif isinstance(store, str) and store.startswith(("postgresql://", "postgres://")):
+            store = PostgresStore(store)
         elif not isinstance(store, Store):
             store = SqliteStore(store)
         self.store: Store = store

@@ -19,6 +19,7 @@ from ._address import Address
 from ._client import Client
 from ._contacts import ContactBook
 from ._exceptions import UsageError
+from ._postgres import PostgresStore
 from ._registry import adapter_class
 from ._router import Contact, Route
 
@@ -37,8 +38,8 @@ class Config:
     routes: tuple[Route, ...] = ()
     contacts: ContactBook = attrs.field(factory=ContactBook)
     require_encryption: bool = False
-    #: The client's store (``[client] store``, an SQLite file), else memory only.
-    store: Path | None = None
+    #: The client's store (``[client] store``: an SQLite file or a PostgreSQL URL), else memory.
+    store: Path | PostgresStore | None = None
     #: The shared in-process network of ``type = "fake"`` adapters, if any.
     fake_network: Any = None
 
@@ -103,12 +104,27 @@ def parse_config(data: Mapping[str, Any], *, base_dir: Path = Path()) -> Config:
     options = data.get("client", {})
     store = options.get("store")
     if store is not None and not isinstance(store, str):
-        raise ConfigError("[client] store is a file path, e.g. store = 'state.db'")
+        raise ConfigError(
+            "[client] store is a file path or a PostgreSQL URL, e.g. store = 'state.db'"
+        )
+    password_env = options.get("store_password_env")
+    if password_env is not None and not isinstance(password_env, str):
+        raise ConfigError("[client] store_password_env names an environment variable")
+    chosen: Path | PostgresStore | None = None
+    if store is not None and store.startswith(("postgresql://", "postgres://")):
+        try:
+            chosen = PostgresStore(store, password_env=password_env)
+        except ValueError as exc:
+            raise ConfigError(f"[client] store: {exc}") from None
+    elif store is not None:
+        if password_env is not None:
+            raise ConfigError("[client] store_password_env goes with a postgresql:// store")
+        chosen = base_dir / Path(store).expanduser()
     return Config(
         adapters=tuple(adapters),
         routes=routes,
         contacts=contacts,
         require_encryption=bool(options.get("require_encryption", False)),
-        store=None if store is None else base_dir / Path(store).expanduser(),
+        store=chosen,
         fake_network=fake_network,
     )
