@@ -19,6 +19,7 @@ from ._consumer import Consumer
 from ._events import ConnectionState, Event
 from ._exceptions import ClosedError, EncryptionRequiredError, NotSupportedError, RateLimitedError
 from ._health import AdapterHealth, _Health
+from ._lease import ReaderLease
 from ._lifecycle import Background
 from ._outbox import Outbox
 from ._postgres import PostgresStore
@@ -50,6 +51,11 @@ class ClientCore(Background):
     ``rate_limit_budget`` bounds how long (seconds) one call waits out rate
     limits before `RateLimitedError` reaches the caller; a retried send keeps
     its idempotency key, so it is never duplicated where the network can tell.
+
+    ``reader_lease`` (seconds) makes processes sharing one store (PostgreSQL)
+    take turns reading these accounts: ``async with`` waits as a standby
+    until this process holds the lease, and the client fails with
+    `ConnectError` if it loses it (see docs/several-processes.md).
     """
 
     def __init__(
@@ -60,6 +66,7 @@ class ClientCore(Background):
         rate_limit_budget: float = 30.0,
         event_buffer: int = 1024,
         store: Store | str | os.PathLike[str] | None = None,
+        reader_lease: float | None = None,
     ) -> None:
         if not adapters:
             raise ValueError("a Client needs at least one adapter")
@@ -83,6 +90,10 @@ class ClientCore(Background):
         self.store: Store = store
         self._health = {name: _Health() for name in self._adapters}
         self.outbox = Outbox(self.store, self._adapters.__getitem__, names=list(self._adapters))
+        self._lease: ReaderLease | None = None
+        if reader_lease is not None:
+            name = "reader:" + ",".join(sorted(self._adapters))
+            self._lease = ReaderLease(self.store, name, self.outbox.worker, reader_lease)
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -106,6 +117,11 @@ class ClientCore(Background):
         stack.push_async_callback(self.store.close)
         tg = await stack.enter_async_context(anyio.create_task_group())
         stack.callback(tg.cancel_scope.cancel)
+        if self._lease is not None:
+            # Standing by until this process may read; given back at exit.
+            await self._lease.acquire()
+            stack.push_async_callback(self._lease.release)
+            tg.start_soon(self._lease.keep)
         # Before the adapters stop: what the application finished is committed.
         stack.push_async_exit(self._last_commit)
         for name, adapter in self._adapters.items():
@@ -248,9 +264,16 @@ class ClientCore(Background):
         backlog = 0
         if self._consumer is not None and self._stack is not None:
             backlog = self._consumer.backlog()
+        lease = self._lease
         return {
             name: AdapterHealth(
-                state=h.state, last_event=h.last_event, events=h.events, backlog=backlog
+                state=h.state,
+                last_event=h.last_event,
+                events=h.events,
+                backlog=backlog,
+                role="single" if lease is None else lease.role,
+                lease_age=None if lease is None else lease.age(),
+                outbox_depth=self.outbox.depth,
             )
             for name, h in self._health.items()
         }
