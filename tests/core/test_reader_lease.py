@@ -55,13 +55,17 @@ async def test_a_reader_that_loses_its_lease_stops(fake_network: FakeNetwork) ->
     store = MemoryStore()
     me = "signal:+15550000001"
     client = Client(fake_network.adapter("signal", me), store=store, reader_lease=0.3)
-    with pytest.raises(unimsg.ConnectError, match="lost the reader lease"):
+
+    async def read_while_another_takes_over() -> None:
         async with client:
             name = f"reader:{me}"
             # Another process takes the lease over (as after a pause past its expiry).
             await store.lease_release(name, client.outbox.worker)
             assert await store.lease(name, "someone else", 30)
             await anyio.sleep(2)
+
+    with pytest.raises(unimsg.ConnectError, match="lost the reader lease"):
+        await read_while_another_takes_over()
     assert client.health()[me].role == "standby"
 
 
