@@ -175,6 +175,63 @@ def _ready(port: int, deadline: float, proc: subprocess.Popen[str]) -> None:
     raise PostgresError(f"the server did not accept connections on port {port} in time")
 
 
+def _launch(
+    tools: Path, user: pwd.struct_passwd | None, data_dir: Path, port: int, log_file: Path
+) -> subprocess.Popen[str]:
+    log_fd = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    if user is not None:
+        os.chown(log_file, user.pw_uid, user.pw_gid)
+    server = _as_server_user(
+        user, tools / "postgres", "-D", data_dir, "-p", str(port),
+        "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={data_dir}",
+        "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+        "-c", "max_connections=200", "-c", "shared_buffers=32MB",
+    )  # fmt: skip
+    proc = subprocess.Popen(
+        server, stdout=log_fd, stderr=log_fd, stdin=subprocess.DEVNULL, start_new_session=True
+    )
+    os.close(log_fd)
+    _ready(port, time.monotonic() + START_TIMEOUT, proc)
+    return proc
+
+
+def _halt(pid: int) -> None:
+    if pid > 0 and _pid_alive(pid):
+        # SIGINT is PostgreSQL's fast shutdown: sessions are ended, nothing is left behind.
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGINT)
+        deadline = time.monotonic() + 20
+        while _pid_alive(pid) and time.monotonic() < deadline:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)
+            time.sleep(0.05)
+        if _pid_alive(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def halt(name: str) -> None:
+    """Stop the server and keep its data, to bring it back with `resume` (fault tests)."""
+    data = read_instance(name)
+    if data is None:
+        raise PostgresError(f"no instance {name}")
+    _halt(int(data.get("pid", 0)))
+
+
+def resume(name: str) -> dict[str, Any]:
+    """Start a halted instance again: same port, same data, same password."""
+    data = read_instance(name)
+    tools = bindir()
+    if data is None or tools is None:
+        raise PostgresError(f"no instance {name} to resume")
+    proc = _launch(
+        tools, _server_user(), Path(data["data_dir"]), int(data["port"]), Path(data["log"])
+    )
+    data["pid"] = proc.pid
+    _write_private(instance_dir(name) / "instance.json", json.dumps(data, indent=2) + "\n")
+    return data
+
+
 def start(name: str, port: int | None = None) -> dict[str, Any]:
     data = read_instance(name)
     if data is not None and _running(data):
@@ -213,21 +270,7 @@ def start(name: str, port: int | None = None) -> dict[str, Any]:
     if out.returncode != 0:
         raise PostgresError(f"initdb failed: {out.stderr.strip() or out.stdout.strip()}")
     port = port or _free_port()
-    log_file = idir / "server.log"
-    log_fd = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    if user is not None:
-        os.chown(log_file, user.pw_uid, user.pw_gid)
-    server = _as_server_user(
-        user, tools / "postgres", "-D", data_dir, "-p", str(port),
-        "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={data_dir}",
-        "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-        "-c", "max_connections=200", "-c", "shared_buffers=32MB",
-    )  # fmt: skip
-    proc = subprocess.Popen(
-        server, stdout=log_fd, stderr=log_fd, stdin=subprocess.DEVNULL, start_new_session=True
-    )
-    os.close(log_fd)
-    _ready(port, time.monotonic() + START_TIMEOUT, proc)
+    proc = _launch(tools, user, data_dir, port, idir / "server.log")
     # The test database, owned by the test user.
     createdb = _as_server_user(
         user, tools / "createdb", "-h", "127.0.0.1", "-p", str(port), "-U", USER, DATABASE
@@ -245,7 +288,7 @@ def start(name: str, port: int | None = None) -> dict[str, Any]:
         "url": f"postgresql://{USER}@127.0.0.1:{port}/{DATABASE}",
         "password_file": str(password_file),
         "data_dir": str(data_dir),
-        "log": str(log_file),
+        "log": str(idir / "server.log"),
     }
     _write_private(idir / "instance.json", json.dumps(data, indent=2) + "\n")
     log(f"{name} running on port {port} (pid {proc.pid})")
@@ -256,19 +299,7 @@ def stop(name: str) -> None:
     data = read_instance(name)
     if data is None:
         return
-    pid = int(data.get("pid", 0))
-    if pid > 0 and _pid_alive(pid):
-        # SIGINT is PostgreSQL's fast shutdown: sessions are ended, nothing is left behind.
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGINT)
-        deadline = time.monotonic() + 20
-        while _pid_alive(pid) and time.monotonic() < deadline:
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, os.WNOHANG)
-            time.sleep(0.05)
-        if _pid_alive(pid):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+    _halt(int(data.get("pid", 0)))
     shutil.rmtree(instance_dir(name), ignore_errors=True)
     log(f"{name} stopped")
 
