@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import socket
+import time
 import uuid
 from collections.abc import Callable, Collection
 
@@ -136,6 +138,7 @@ class Outbox:
 
     async def _claim_loop(self, tg: TaskGroup) -> None:
         delay = self.initial_backoff
+        counted = -math.inf
         while True:
             self._wake = anyio.Event()
             try:
@@ -146,7 +149,10 @@ class Outbox:
                     ):
                         self._held.add(entry.key)
                         tg.start_soon(self._deliver, entry)
-                self.depth = await self._store.outbox_size()
+                if time.monotonic() >= counted + 1.0:
+                    # Counted once a second at most: a count reads the whole queue.
+                    self.depth = await self._store.outbox_size()
+                    counted = time.monotonic()
                 delay = self.initial_backoff
             except UnimsgError as exc:
                 log.warning("outbox cannot reach its store (%s); retrying", exc)
