@@ -40,6 +40,8 @@ class Config:
     require_encryption: bool = False
     #: The client's store (``[client] store``: an SQLite file or a PostgreSQL URL), else memory.
     store: Path | PostgresStore | None = None
+    #: Seconds of the reader lease (``[client] reader_lease``) for processes sharing a store.
+    reader_lease: float | None = None
     #: The shared in-process network of ``type = "fake"`` adapters, if any.
     fake_network: Any = None
 
@@ -49,6 +51,7 @@ class Config:
             routes=self.routes,
             require_encryption=self.require_encryption,
             store=self.store,
+            reader_lease=self.reader_lease,
         )
 
     def target(self, name: str) -> Address | Contact:
@@ -120,11 +123,15 @@ def parse_config(data: Mapping[str, Any], *, base_dir: Path = Path()) -> Config:
         if password_env is not None:
             raise ConfigError("[client] store_password_env goes with a postgresql:// store")
         chosen = base_dir / Path(store).expanduser()
+    lease = options.get("reader_lease")
+    if lease is not None and (not isinstance(lease, int | float) or lease <= 0):
+        raise ConfigError("[client] reader_lease is a positive number of seconds")
     return Config(
         adapters=tuple(adapters),
         routes=routes,
         contacts=contacts,
         require_encryption=bool(options.get("require_encryption", False)),
         store=chosen,
+        reader_lease=None if lease is None else float(lease),
         fake_network=fake_network,
     )
