@@ -35,7 +35,8 @@ from typing import Any
 
 SYNAPSE_VERSION = "1.163.2"
 ROOT = Path(__file__).resolve().parent.parent
-CACHE = ROOT / ".cache" / "synapse"
+# Resolved: .cache may be a link to a cache shared by several checkouts.
+CACHE = (ROOT / ".cache").resolve() / "synapse"
 VENV = CACHE / "venv"
 VENV_PYTHON = VENV / "bin" / "python"
 PROFILES = {"relaxed": 18008, "stock": 18009, "faults": 18010}

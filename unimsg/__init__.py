@@ -1,80 +1,87 @@
-"""unimsg: one async, typed messaging API over Signal, Matrix and a fake network."""
+"""unimsg: one async, typed messaging API over Signal, Matrix and a fake network.
 
-from ._adapter import Adapter, EventSink, OutgoingMessage
-from ._address import Address, AddressKind
-from ._bot import Bot
-from ._client import Client, EventStream
-from ._contacts import ContactBook
-from ._context import Context
-from ._events import (
-    ConnectionState,
-    ConnectionStateChanged,
-    ConversationUpdated,
-    EncryptionStateChanged,
-    Event,
-    Membership,
-    MembershipChanged,
-    MessageDeleted,
-    MessageEdited,
-    MessageReceived,
-    ReactionReceived,
-    ReceiptKind,
-    ReceiptReceived,
-    TypingChanged,
-    UndecryptableMessage,
-    UnknownEvent,
-)
-from ._exceptions import (
-    AdapterNotFoundError,
-    AuthenticationError,
-    ClosedError,
-    ConcurrentReaderError,
-    ConnectError,
-    DecryptionError,
-    DeliveryError,
-    EncryptionError,
-    EncryptionRequiredError,
-    InvalidAddressError,
-    InvalidArgumentError,
-    InvalidContentError,
-    NoRouteError,
-    NotFoundError,
-    NotSupportedError,
-    OutcomeUnknownError,
-    PermissionDeniedError,
-    RateLimitedError,
-    RemoteError,
-    RemoteProtocolError,
-    StoreVersionError,
-    UnimsgError,
-    UnregisteredRecipientError,
-    UntrustedIdentityError,
-    UnverifiedDevicesError,
-    UsageError,
-)
-from ._health import AdapterHealth
-from ._outbox import QueuedMessage
-from ._postgres import PostgresStore
-from ._registry import adapter_class, adapter_names
-from ._relay import Relay
-from ._router import Contact, Route
-from ._sqlite import SqliteStore
-from ._store import MemoryStore, OutboxEntry, Store
-from ._types import (
-    Attachment,
-    Capabilities,
-    Content,
-    Conversation,
-    EncryptionState,
-    Mention,
-    MessageRef,
-    RecipientResult,
-    SendStatus,
-    SentMessage,
-    StyleRange,
-    TextStyle,
-    UserInfo,
-)
+The names below load on first use: ``import unimsg`` stays quick, and an
+application that never builds a bot or a relay never imports them.
+"""
+
+# Not ``typing.TYPE_CHECKING``: importing typing alone costs more than the rest of this file.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ._adapter import Adapter, EventSink, OutgoingMessage
+    from ._address import Address, AddressKind
+    from ._bot import Bot
+    from ._client import Client, EventStream
+    from ._contacts import ContactBook
+    from ._context import Context
+    from ._events import (
+        ConnectionState,
+        ConnectionStateChanged,
+        ConversationUpdated,
+        EncryptionStateChanged,
+        Event,
+        Membership,
+        MembershipChanged,
+        MessageDeleted,
+        MessageEdited,
+        MessageReceived,
+        ReactionReceived,
+        ReceiptKind,
+        ReceiptReceived,
+        TypingChanged,
+        UndecryptableMessage,
+        UnknownEvent,
+    )
+    from ._exceptions import (
+        AdapterNotFoundError,
+        AuthenticationError,
+        ClosedError,
+        ConcurrentReaderError,
+        ConnectError,
+        DecryptionError,
+        DeliveryError,
+        EncryptionError,
+        EncryptionRequiredError,
+        InvalidAddressError,
+        InvalidArgumentError,
+        InvalidContentError,
+        NoRouteError,
+        NotFoundError,
+        NotSupportedError,
+        OutcomeUnknownError,
+        PermissionDeniedError,
+        RateLimitedError,
+        RemoteError,
+        RemoteProtocolError,
+        StoreVersionError,
+        UnimsgError,
+        UnregisteredRecipientError,
+        UntrustedIdentityError,
+        UnverifiedDevicesError,
+        UsageError,
+    )
+    from ._health import AdapterHealth
+    from ._outbox import QueuedMessage
+    from ._postgres import PostgresStore
+    from ._registry import adapter_class, adapter_names
+    from ._relay import Relay
+    from ._router import Contact, Route
+    from ._sqlite import SqliteStore
+    from ._store import MemoryStore, OutboxEntry, Store
+    from ._types import (
+        Attachment,
+        Capabilities,
+        Content,
+        Conversation,
+        EncryptionState,
+        Mention,
+        MessageRef,
+        RecipientResult,
+        SendStatus,
+        SentMessage,
+        StyleRange,
+        TextStyle,
+        UserInfo,
+    )
 
 __version__ = "0.1.0"
 
@@ -158,3 +165,121 @@ __all__ = [
     "adapter_class",
     "adapter_names",
 ]
+
+# Where each public name lives; ``__getattr__`` imports the module on first use.
+_EXPORTS: dict[str, tuple[str, ...]] = {
+    "_adapter": (
+        "Adapter",
+        "EventSink",
+        "OutgoingMessage",
+    ),
+    "_address": (
+        "Address",
+        "AddressKind",
+    ),
+    "_bot": ("Bot",),
+    "_client": (
+        "Client",
+        "EventStream",
+    ),
+    "_contacts": ("ContactBook",),
+    "_context": ("Context",),
+    "_events": (
+        "ConnectionState",
+        "ConnectionStateChanged",
+        "ConversationUpdated",
+        "EncryptionStateChanged",
+        "Event",
+        "Membership",
+        "MembershipChanged",
+        "MessageDeleted",
+        "MessageEdited",
+        "MessageReceived",
+        "ReactionReceived",
+        "ReceiptKind",
+        "ReceiptReceived",
+        "TypingChanged",
+        "UndecryptableMessage",
+        "UnknownEvent",
+    ),
+    "_exceptions": (
+        "AdapterNotFoundError",
+        "AuthenticationError",
+        "ClosedError",
+        "ConcurrentReaderError",
+        "ConnectError",
+        "DecryptionError",
+        "DeliveryError",
+        "EncryptionError",
+        "EncryptionRequiredError",
+        "InvalidAddressError",
+        "InvalidArgumentError",
+        "InvalidContentError",
+        "NoRouteError",
+        "NotFoundError",
+        "NotSupportedError",
+        "OutcomeUnknownError",
+        "PermissionDeniedError",
+        "RateLimitedError",
+        "RemoteError",
+        "RemoteProtocolError",
+        "StoreVersionError",
+        "UnimsgError",
+        "UnregisteredRecipientError",
+        "UntrustedIdentityError",
+        "UnverifiedDevicesError",
+        "UsageError",
+    ),
+    "_health": ("AdapterHealth",),
+    "_outbox": ("QueuedMessage",),
+    "_registry": (
+        "adapter_class",
+        "adapter_names",
+    ),
+    "_relay": ("Relay",),
+    "_router": (
+        "Contact",
+        "Route",
+    ),
+    "_postgres": ("PostgresStore",),
+    "_sqlite": ("SqliteStore",),
+    "_store": (
+        "MemoryStore",
+        "OutboxEntry",
+        "Store",
+    ),
+    "_types": (
+        "Attachment",
+        "Capabilities",
+        "Content",
+        "Conversation",
+        "EncryptionState",
+        "Mention",
+        "MessageRef",
+        "RecipientResult",
+        "SendStatus",
+        "SentMessage",
+        "StyleRange",
+        "TextStyle",
+        "UserInfo",
+    ),
+}
+_HOME = {name: module for module, names in _EXPORTS.items() for name in names}
+
+if not TYPE_CHECKING:
+
+    def __getattr__(name: str) -> object:
+        from importlib import import_module
+
+        module = _HOME.get(name)
+        if module is None:
+            raise AttributeError(f"module 'unimsg' has no attribute {name!r}")
+        value = getattr(import_module(f"unimsg.{module}"), name)
+        globals()[name] = value  # later look-ups skip this function
+        return value
+
+    def __dir__() -> list[str]:
+        return sorted(set(globals()) | set(__all__))
+
+
+del TYPE_CHECKING

@@ -30,7 +30,7 @@ from ._client import Client
 from ._contacts import ContactBook
 from ._context import Context, Handler, MessageHandler
 from ._events import Event, MessageDeleted, MessageEdited, MessageReceived, ReactionReceived
-from ._exceptions import UsageError
+from ._exceptions import InvalidArgumentError, UsageError
 from ._lifecycle import Background
 from ._relay import Relay
 
@@ -89,9 +89,9 @@ class Bot(Background):
         reply_unknown: bool = True,
     ) -> None:
         if max_concurrency < 1:
-            raise ValueError("max_concurrency must be at least 1")
+            raise InvalidArgumentError("max_concurrency must be at least 1")
         if not prefix or prefix.isspace():
-            raise ValueError("the command prefix must be a visible character or word")
+            raise InvalidArgumentError("the command prefix must be a visible character or word")
         self.client = client
         self.prefix = prefix
         self.max_concurrency = max_concurrency
@@ -109,9 +109,9 @@ class Bot(Background):
         names = [n.lower() for n in (name, *aliases)]
         for n in names:
             if not n or any(c.isspace() for c in n):
-                raise ValueError(f"a command name is one word, not {n!r}")
+                raise InvalidArgumentError(f"a command name is one word, not {n!r}")
             if n in self._commands:
-                raise ValueError(f"the command {n!r} has a handler already")
+                raise InvalidArgumentError(f"the command {n!r} has a handler already")
 
         def register(handler: MessageHandler) -> MessageHandler:
             for n in names:
@@ -160,7 +160,7 @@ class Bot(Background):
         """
         relay = Relay(a, b, name=name, allow_downgrade=allow_downgrade, contacts=self.contacts)
         if any(r.name == relay.name for r in self._relays):
-            raise UsageError(f"the bot has a relay named {relay.name!r} already")
+            raise InvalidArgumentError(f"the bot has a relay named {relay.name!r} already")
         self._relays.append(relay)
         return relay
 

@@ -17,7 +17,14 @@ from ._adapter import Adapter
 from ._address import Address
 from ._consumer import Consumer
 from ._events import ConnectionState, Event
-from ._exceptions import ClosedError, EncryptionRequiredError, NotSupportedError, RateLimitedError
+from ._exceptions import (
+    AdapterNotFoundError,
+    ClosedError,
+    EncryptionRequiredError,
+    InvalidArgumentError,
+    NotSupportedError,
+    RateLimitedError,
+)
 from ._health import AdapterHealth, _Health
 from ._lease import ReaderLease
 from ._lifecycle import Background
@@ -69,10 +76,10 @@ class ClientCore(Background):
         reader_lease: float | None = None,
     ) -> None:
         if not adapters:
-            raise ValueError("a Client needs at least one adapter")
+            raise InvalidArgumentError("a Client needs at least one adapter")
         names = [adapter_name(a) for a in adapters]
         if len(set(names)) != len(names):
-            raise ValueError(f"two adapters for the same account: {names}")
+            raise InvalidArgumentError(f"two adapters for the same account: {names}")
         self._adapters = dict(zip(names, adapters, strict=True))
         self.routes = tuple(routes)
         self.require_encryption = require_encryption
@@ -183,7 +190,9 @@ class ClientCore(Background):
         for adapter in self._adapters.values():
             if name_or_network in (adapter.network, str(adapter.account)):
                 return adapter
-        raise NotSupportedError(name_or_network, "messaging", "this client has no such adapter")
+        raise AdapterNotFoundError(
+            f"this client has no adapter {name_or_network!r} (it has: {', '.join(self._adapters)})"
+        )
 
     def _adapter_for_event(self, source: Event | MessageRef | Address) -> Adapter:
         if isinstance(source, Event):

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
+
+import attrs
 
 from ._adapter import OutgoingMessage
 from ._address import Address
 from ._client_core import ClientCore, Target, _ref
 from ._events import Event
+from ._exceptions import InvalidArgumentError
 from ._outbox import QueuedMessage
 from ._router import adapter_name
 from ._types import (
@@ -22,6 +25,8 @@ from ._types import (
 
 __all__ = ["MessagingMixin"]
 
+Format = Literal["plain", "markdown"]
+
 
 class MessagingMixin(ClientCore):
     async def send(
@@ -29,7 +34,7 @@ class MessagingMixin(ClientCore):
         to: Target,
         content: str | Content = "",
         *,
-        format: Literal["plain", "markdown"] = "plain",
+        format: Format | None = None,
         mentions: Sequence[Mention] = (),
         attachments: Sequence[Attachment] = (),
         reply_to: MessageRef | Event | None = None,
@@ -39,6 +44,8 @@ class MessagingMixin(ClientCore):
     ) -> SentMessage:
         """Send to an address, an address string or a contact, through the routed adapter.
 
+        ``content`` is text (shaped by the keywords) or a `Content`; a keyword
+        may only fill what the `Content` leaves empty, never contradict it.
         ``via`` (a network or ``network:account``) skips the routes and picks
         that adapter. ``idempotency_key`` makes retries of this same send
         recognisable where the network can tell (Matrix transaction ids).
@@ -54,7 +61,7 @@ class MessagingMixin(ClientCore):
         to: Target,
         content: str | Content = "",
         *,
-        format: Literal["plain", "markdown"] = "plain",
+        format: Format | None = None,
         mentions: Sequence[Mention] = (),
         attachments: Sequence[Attachment] = (),
         reply_to: MessageRef | Event | None = None,
@@ -91,17 +98,24 @@ class MessagingMixin(ClientCore):
         event: Event | MessageRef,
         content: str | Content,
         *,
-        format: Literal["plain", "markdown"] = "plain",
+        format: Format | None = None,
         quote: bool = True,
         require_encryption: bool | None = None,
     ) -> SentMessage:
-        """Answer in the conversation, network and account the event came from."""
+        """Answer in the conversation, network and account the event came from.
+
+        With ``quote`` the answer is linked to ``event`` as a reply, whether
+        ``content`` is text or a `Content`.
+        """
         self._check_open()
         ref = event.ref if isinstance(event, Event) else event
         adapter = self._adapter_for_event(event)
-        if isinstance(content, str):
-            content = Content(text=content, format=format, reply_to=ref if quote else None)
-        message = self._outgoing(ref.conversation, content, require_encryption, None)
+        if isinstance(content, Content) and quote and content.reply_to not in (None, ref):
+            raise InvalidArgumentError("the content replies to another message than the event")
+        body = _content(content, format, (), (), ref if quote else None)
+        if not quote and body.reply_to is not None:
+            raise InvalidArgumentError("quote=False, but the content replies to a message")
+        message = self._outgoing(ref.conversation, body, require_encryption, None)
         return await self._retrying(lambda: adapter.send(message))
 
     async def react(
@@ -157,17 +171,37 @@ class MessagingMixin(ClientCore):
 
 def _content(
     content: str | Content,
-    format: Literal["plain", "markdown"],
+    format: Format | None,
     mentions: Sequence[Mention],
     attachments: Sequence[Attachment],
     reply_to: MessageRef | Event | None,
 ) -> Content:
-    if isinstance(content, Content):
-        return content
-    return Content(
-        text=content,
-        format=format,
-        mentions=mentions,
-        attachments=attachments,
-        reply_to=reply_to.ref if isinstance(reply_to, Event) else reply_to,
-    )
+    """The message to send: the text and keywords, or a `Content` the keywords may only complete."""
+    ref = reply_to.ref if isinstance(reply_to, Event) else reply_to
+    if not isinstance(content, Content):
+        return Content(
+            text=content,
+            format="plain" if format is None else format,
+            mentions=mentions,
+            attachments=attachments,
+            reply_to=ref,
+        )
+    if format is not None and format != content.format:
+        raise InvalidArgumentError(
+            f"format={format!r} contradicts the content's format {content.format!r}"
+        )
+    fill: dict[str, Any] = {}
+    for name, given in (
+        ("mentions", tuple(mentions)),
+        ("attachments", tuple(attachments)),
+        ("reply_to", ref),
+    ):
+        carried = getattr(content, name)
+        if not given or given == carried:
+            continue
+        if carried:
+            raise InvalidArgumentError(
+                f"{name}= contradicts the content's own {name}: give it in one place"
+            )
+        fill[name] = given
+    return attrs.evolve(content, **fill) if fill else content

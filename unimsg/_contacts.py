@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Literal
 
 from ._address import Address
+from ._exceptions import InvalidArgumentError
 from ._router import Contact
 
 __all__ = ["ContactBook", "ContactKind"]
@@ -37,12 +38,12 @@ class ContactBook(Mapping[str, Contact]):
         by_address: dict[Address, Contact] = {}
         for contact in contacts:
             if contact.name in by_name:
-                raise ValueError(f"two contacts named {contact.name!r}")
+                raise InvalidArgumentError(f"two contacts named {contact.name!r}")
             by_name[contact.name] = contact
             for identity in contact.identities:
                 other = by_address.setdefault(identity, contact)
                 if other is not contact:
-                    raise ValueError(
+                    raise InvalidArgumentError(
                         f"{identity} belongs to both {other.name!r} and {contact.name!r}"
                     )
         self._by_name = by_name
@@ -63,12 +64,12 @@ class ContactBook(Mapping[str, Contact]):
         contacts: list[Contact] = []
         for name, spec in tables.items():
             if not isinstance(spec, Mapping):
-                raise ValueError(f"[contacts.{name}] must be a table")
+                raise InvalidArgumentError(f"[contacts.{name}] must be a table")
             contact = Contact(name, spec.get("identities", []))
             kind = spec.get("kind")
             if kind is not None:
                 if kind not in ("person", "team"):
-                    raise ValueError(f"[contacts.{name}] kind must be 'person' or 'team'")
+                    raise InvalidArgumentError(f"[contacts.{name}] kind must be 'person' or 'team'")
                 check(contact, kind)
             contacts.append(contact)
         return cls(contacts)
@@ -114,12 +115,12 @@ class ContactBook(Mapping[str, Contact]):
 
 
 def check(contact: Contact, kind: ContactKind) -> Contact:
-    """``contact`` if its identities fit ``kind``; `ValueError` naming the misfit otherwise."""
+    """``contact`` if its identities fit ``kind``; else `InvalidArgumentError` naming the misfit."""
     for identity in contact.identities:
         fits = identity.is_person if kind == "person" else identity.is_group
         if not fits:
             wanted = "user" if kind == "person" else "room or group"
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"{contact.name!r} is a {kind}, but {identity} is not a {wanted} address"
             )
     return contact

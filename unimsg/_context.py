@@ -27,7 +27,7 @@ class Context(Generic[E]):
 
     ``contact`` is the sender's entry in the bot's contact book and ``team``
     the conversation's, when known. Command handlers get ``command`` and
-    ``args`` (``!deploy staging`` gives ``"deploy"`` and ``["staging"]``);
+    ``args`` (``!deploy staging`` gives ``"deploy"`` and ``("staging",)``);
     pattern handlers get the regular expression's ``match``.
     """
 
@@ -36,7 +36,7 @@ class Context(Generic[E]):
     contact: Contact | None = None
     team: Contact | None = None
     command: str | None = None
-    args: list[str] = attrs.field(factory=list)
+    args: tuple[str, ...] = attrs.field(default=(), converter=tuple)
     match: re.Match[str] | None = None
 
     @property
@@ -55,14 +55,18 @@ class Context(Generic[E]):
         self,
         content: str | Content,
         *,
-        format: Literal["plain", "markdown"] = "plain",
+        format: Literal["plain", "markdown"] | None = None,
         quote: bool = True,
     ) -> SentMessage:
         """Answer in the event's conversation, over the network it came from."""
         return await self.client.reply(self.event, content, format=format, quote=quote)
 
     async def send(
-        self, to: Target, content: str, *, format: Literal["plain", "markdown"] = "plain"
+        self,
+        to: Target,
+        content: str | Content,
+        *,
+        format: Literal["plain", "markdown"] | None = None,
     ) -> SentMessage:
         """Send elsewhere, through the client's routes."""
         return await self.client.send(to, content, format=format)

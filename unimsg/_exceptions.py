@@ -14,7 +14,8 @@
     ├── RemoteError                 the network or the daemon did it
     │   ├── ConnectError            cannot reach it, or the connection dropped
     │   ├── AuthenticationError     credentials refused
-    │   ├── RateLimitedError        slow down; ``retry_after`` seconds
+    │   ├── RateLimitedError        slow down; ``retry_after`` seconds (adapters may
+    │   │                           subclass it with network detail, e.g. a captcha)
     │   ├── RemoteProtocolError     it answered something we cannot read
     │   ├── NotFoundError           unknown conversation, message or user
     │   ├── OutcomeUnknownError     sent, but whether it took effect is unknown
@@ -86,7 +87,7 @@ class ClosedError(UsageError):
 
 
 class AdapterNotFoundError(UsageError):
-    """No adapter of that name is installed."""
+    """No adapter of that name is installed, or the client holds none of that name."""
 
 
 class ConcurrentReaderError(UsageError):
@@ -116,19 +117,11 @@ class AuthenticationError(RemoteError):
 class RateLimitedError(RemoteError):
     """The server asks us to slow down.
 
-    ``retry_after`` is in seconds (``None`` when the server gave no hint);
-    ``captcha_token`` is set when signal-cli asks for a captcha challenge.
+    ``retry_after`` is in seconds (``None`` when the server gave no hint).
     """
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        retry_after: float | None = None,
-        captcha_token: str | None = None,
-    ) -> None:
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
         self.retry_after = retry_after
-        self.captcha_token = captcha_token
         super().__init__(message)
 
 

@@ -18,7 +18,7 @@ import time
 
 import anyio
 
-from ._exceptions import ConnectError, UnimsgError
+from ._exceptions import ConnectError, InvalidArgumentError, UnimsgError
 from ._store import Store
 
 __all__ = ["ReaderLease"]
@@ -29,7 +29,7 @@ log = logging.getLogger("unimsg")
 class ReaderLease:
     def __init__(self, store: Store, name: str, holder: str, ttl: float) -> None:
         if ttl <= 0:
-            raise ValueError(f"reader_lease must be positive seconds, not {ttl!r}")
+            raise InvalidArgumentError(f"reader_lease must be positive seconds, not {ttl!r}")
         self._store = store
         self.name = name
         self.holder = holder

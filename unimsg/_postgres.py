@@ -1,6 +1,6 @@
 """The shared `Store`: PostgreSQL, for several processes on several hosts.
 
-It runs on psycopg 3 and its async pool (docs/decisions/0006 has the
+It runs on psycopg 3 and its async pool (docs/decisions/0007 has the
 measurements behind that choice), which keeps libpq's own ways of finding a
 password (``PGPASSWORD``, ``~/.pgpass``, service files) besides the
 environment variable the configuration names. Time comes from the server
@@ -34,6 +34,7 @@ from ._exceptions import (
     InvalidArgumentError,
     NotSupportedError,
     StoreVersionError,
+    UnimsgError,
 )
 from ._store import OutboxEntry
 from ._types import MessageRef
@@ -397,7 +398,7 @@ async def _upgrade(conn: AsyncConnection[Any], retention: float) -> None:
         )
 
 
-def _connect_error(url: str, exc: Exception) -> Exception:
+def _connect_error(url: str, exc: Exception) -> UnimsgError:
     text = _first_line(exc)
     if "password authentication failed" in text:
         return AuthenticationError(f"the store {redact(url)} refused the password: {text}")

@@ -25,6 +25,7 @@ from ._events import Event, MessageDeleted, MessageEdited, MessageReceived, Reac
 from ._exceptions import (
     DeliveryError,
     EncryptionRequiredError,
+    InvalidArgumentError,
     NotFoundError,
     NotSupportedError,
     PermissionDeniedError,
@@ -63,7 +64,7 @@ class Relay:
     ) -> None:
         self.a, self.b = Address.parse(a), Address.parse(b)
         if self.a == self.b:
-            raise UsageError("a relay needs two different conversations")
+            raise InvalidArgumentError("a relay needs two different conversations")
         self.allow_downgrade = allow_downgrade
         self.name = name or f"{self.a} <-> {self.b}"
         self.contacts = contacts if contacts is not None else ContactBook()

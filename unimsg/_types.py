@@ -142,6 +142,10 @@ class MessageRef:
     timestamp: datetime
 
 
+#: The values of ``Content.format``.
+FORMATS = ("plain", "markdown")
+
+
 @attrs.frozen(kw_only=True)
 class Content:
     """What a message says. ``format='markdown'`` is rendered per network."""
@@ -153,6 +157,9 @@ class Content:
     reply_to: MessageRef | None = None
 
     def __attrs_post_init__(self) -> None:
+        if self.format not in FORMATS:
+            choices = " or ".join(repr(f) for f in FORMATS)
+            raise InvalidContentError(f"unknown format {self.format!r}: use {choices}")
         if not self.text and not self.attachments:
             raise InvalidContentError("a message needs text or at least one attachment")
         for mention in self.mentions:

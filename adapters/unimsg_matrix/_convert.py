@@ -7,7 +7,9 @@ buggy sender cannot stop the sync loop.
 
 from __future__ import annotations
 
+import hashlib
 import html
+import json
 import logging
 import re
 from collections import OrderedDict
@@ -37,7 +39,7 @@ from unimsg import (
     UnknownEvent,
 )
 
-__all__ = ["Converter", "timestamp"]
+__all__ = ["Converter", "content_id", "timestamp"]
 
 log = logging.getLogger("unimsg.matrix")
 
@@ -55,6 +57,26 @@ def timestamp(value: object) -> datetime:
         except (OverflowError, OSError, ValueError):
             pass
     return datetime.now(UTC)
+
+
+def content_id(room_id: str, source: Mapping[str, Any]) -> str:
+    """An id for an event the server sent without one, the same in every run.
+
+    Derived from the room and the whole event (sender, type, timestamp,
+    content) in canonical JSON, so a redelivery de-duplicates like any event.
+    """
+    try:
+        text = json.dumps(
+            [room_id, source],
+            sort_keys=True,
+            separators=(",", ":"),
+            ensure_ascii=False,
+            default=repr,
+        )
+    except (TypeError, ValueError, RecursionError):
+        # Keys of mixed types or absurd nesting: the repr is still the same every run.
+        text = repr((room_id, source))
+    return "matrix-event:" + hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()[:32]
 
 
 def _dict(value: object) -> dict[str, Any]:
@@ -113,7 +135,7 @@ class Converter:
             "account": self.account,
             "conversation": Address.matrix(room_id),
             "sender": Address.matrix(sender) if sender else self.account,
-            "id": _str(source.get("event_id")) or f"matrix-event:{id(source)}",
+            "id": _str(source.get("event_id")) or content_id(room_id, source),
             "timestamp": timestamp(source.get("origin_server_ts")),
             "raw": source,
         }
@@ -127,8 +149,8 @@ class Converter:
                 "account": self.account,
                 "conversation": self.account,
                 "sender": self.account,
-                "id": f"matrix-event:{id(source)}",
-                "timestamp": datetime.now(UTC),
+                "id": content_id(room_id, source),
+                "timestamp": timestamp(source.get("origin_server_ts")),
                 "raw": source,
             }
         return UnknownEvent(**common, type=_str(source.get("type")) or "?")

@@ -10,6 +10,7 @@ client's de-duplication applies.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from collections.abc import Container
 from datetime import UTC, datetime, timedelta
@@ -100,10 +101,16 @@ class _Base:
 
 
 def _fingerprint(payload: Any) -> str:
+    """The same for the same payload in every run: a hash of its canonical JSON."""
     try:
-        text = repr(payload)
-    except Exception:  # a pathological payload (deep nesting); any stable-ish id will do
-        text = type(payload).__name__
+        text = json.dumps(
+            payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=repr
+        )
+    except Exception:  # keys of mixed types or absurd nesting: fall back to the repr
+        try:
+            text = repr(payload)
+        except Exception:
+            text = type(payload).__name__
     return hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()[:20]
 
 

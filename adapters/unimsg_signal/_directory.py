@@ -217,7 +217,7 @@ class SignalDirectory(SignalBase):
         await self._call("trust", params, about=person)
 
     async def submit_captcha(self, token: str, captcha: str) -> None:
-        """Lift a proof-required rate limit (``RateLimitedError.captcha_token``)."""
+        """Lift a proof-required rate limit (``CaptchaRequiredError.captcha_token``)."""
         self._check()
         await self._call("submitRateLimitChallenge", {"challenge": token, "captcha": captcha})
 

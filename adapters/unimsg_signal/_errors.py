@@ -34,7 +34,28 @@ from unimsg import (
 
 from ._jsonrpc import ErrorResponse
 
-__all__ = ["map_error", "parse_results", "recipient_address", "send_failure"]
+__all__ = [
+    "CaptchaRequiredError",
+    "map_error",
+    "parse_results",
+    "recipient_address",
+    "send_failure",
+]
+
+
+class CaptchaRequiredError(RateLimitedError):
+    """Signal rate-limits this account until a captcha is solved.
+
+    Solve one at https://signalcaptchas.org/challenge/generate.html and pass
+    ``captcha_token`` with the result to ``SignalAdapter.submit_captcha``.
+    """
+
+    def __init__(
+        self, message: str, *, captcha_token: str, retry_after: float | None = None
+    ) -> None:
+        self.captcha_token = captcha_token
+        super().__init__(message, retry_after=retry_after)
+
 
 USER_ERROR = -1
 IO_ERROR = -3
@@ -126,14 +147,14 @@ def send_failure(
     statuses = {r.status for r in results}
     if statuses and statuses <= {SendStatus.RATE_LIMITED, SendStatus.CAPTCHA_REQUIRED}:
         retry, token = _limits(raw)
-        hint = (
-            " and asks for a captcha: solve one at https://signalcaptchas.org/challenge/"
-            "generate.html, then call submitRateLimitChallenge with this token"
-            if token
-            else ""
-        )
-        return RateLimitedError(
-            f"Signal rate-limited this {what}{hint}", retry_after=retry, captcha_token=token
+        if token is None:
+            return RateLimitedError(f"Signal rate-limited this {what}", retry_after=retry)
+        return CaptchaRequiredError(
+            f"Signal rate-limited this {what} and asks for a captcha: solve one at "
+            "https://signalcaptchas.org/challenge/generate.html, then call "
+            "submit_captcha with the error's captcha_token",
+            captcha_token=token,
+            retry_after=retry,
         )
     if statuses == {SendStatus.UNTRUSTED_IDENTITY}:
         who = results[0].recipient

@@ -20,7 +20,7 @@ from typing import Any, TypeAlias
 
 import attrs
 
-from unimsg._exceptions import RemoteProtocolError
+from unimsg._exceptions import InvalidArgumentError, RemoteProtocolError
 
 __all__ = [
     "DEFAULT_MAX_LINE_LENGTH",
@@ -82,7 +82,7 @@ def encode_json(value: JsonValue) -> bytes:
 
 
 def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
+    raise RemoteProtocolError(f"invalid JSON from the daemon: {name} is not a JSON value")
 
 
 def _loads(data: bytes) -> JsonValue:
@@ -260,7 +260,7 @@ class JsonRpcConnection:
             ids.append(rid)
             batch.append(self._request(method, params, rid))
         if not batch:
-            raise ValueError("a JSON-RPC batch needs at least one request")
+            raise InvalidArgumentError("a JSON-RPC batch needs at least one request")
         return ids, encode_json(batch) + b"\n"
 
     def receive_data(self, data: bytes) -> list[Event]:

@@ -54,7 +54,7 @@ async def test_command_gets_context_and_args(world: World) -> None:
         assert await reply_text(world) == "deploying staging for Alice"
         await world.alice.send(BOT, '!SHIP "api gateway" --now')
         assert await reply_text(world) == "deploying api gateway --now for Alice"
-    assert [c.args for c in seen] == [["staging"], ["api gateway", "--now"]]
+    assert [c.args for c in seen] == [("staging",), ("api gateway", "--now")]
     assert [c.command for c in seen] == ["deploy", "ship"]
     assert seen[0].sender == world.alice.adapter("signal").account
     assert seen[0].conversation == seen[0].sender  # a Signal DM is the peer's address

@@ -1,4 +1,5 @@
 import tomllib
+from pathlib import Path
 
 import pytest
 
@@ -148,3 +149,15 @@ async def test_replies_go_back_over_the_network_they_came_from() -> None:
         assert answer.conversation.network == "matrix"
         got = await EventWaiter(alice, timeout=3).next(MessageReceived)
         assert got.text == "all green" and got.reply_to is not None
+
+
+async def test_config_names_the_client_store(tmp_path: Path) -> None:
+    data = tomllib.loads(CONFIG + '\n[client]\nstore = "state/unimsg.db"\n')
+    config = parse_config(data, base_dir=tmp_path)
+    assert config.store == tmp_path / "state" / "unimsg.db"
+    async with config.client() as client:
+        await client.store.put("k", "v")
+    async with unimsg.SqliteStore(tmp_path / "state" / "unimsg.db") as store:
+        assert await store.get("k") == "v"
+    with pytest.raises(ConfigError, match="file path"):
+        parse_config(tomllib.loads(CONFIG + "\n[client]\nstore = 1\n"))

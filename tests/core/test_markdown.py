@@ -54,3 +54,88 @@ def test_styles_always_lie_inside_the_text(source: str) -> None:
 def test_rendering_never_raises(source: str) -> None:
     to_html(source)
     to_styled(source)
+
+
+B, IT, S, M, SP = (
+    TextStyle.BOLD,
+    TextStyle.ITALIC,
+    TextStyle.STRIKETHROUGH,
+    TextStyle.MONOSPACE,
+    TextStyle.SPOILER,
+)
+
+
+def test_underscores_inside_words_and_urls_stay() -> None:
+    assert to_styled("call snake_case_name now") == ("call snake_case_name now", (), ())
+    assert to_styled("see https://x.org/a_b_c")[0] == "see https://x.org/a_b_c"
+    assert to_styled("_whole_ word")[1] == (StyleRange(0, 5, IT),)
+
+
+def test_nested_and_adjacent_styles() -> None:
+    text, styles, _ = to_styled("**bold *both* bold**")
+    assert text == "bold both bold"
+    assert styles == (StyleRange(0, 14, B), StyleRange(5, 4, IT))
+    text, styles, _ = to_styled("**a***b*~~c~~`d`")
+    assert text == "abcd"
+    assert styles == (
+        StyleRange(0, 1, B),
+        StyleRange(1, 1, IT),
+        StyleRange(2, 1, S),
+        StyleRange(3, 1, M),
+    )
+    text, styles, _ = to_styled("***x***")
+    assert text == "x" and set(styles) == {StyleRange(0, 1, B), StyleRange(0, 1, IT)}
+
+
+def test_spoilers_wrap_and_nest_with_other_styles() -> None:
+    text, styles, _ = to_styled("||**secret**|| and ||b|| `||code||` \\||no||")
+    assert text == "secret and b ||code|| ||no||"
+    assert styles == (
+        StyleRange(0, 6, B),
+        StyleRange(0, 6, SP),
+        StyleRange(11, 1, SP),
+        StyleRange(13, 8, M),
+    )
+    assert to_styled("a || b || c")[0] == "a || b || c"
+
+
+def test_code_keeps_markup_and_blocks_drop_their_fences() -> None:
+    assert to_styled("`a_b_ **c**`") == ("a_b_ **c**", (StyleRange(0, 10, M),), ())
+    assert to_styled("`` a`b ``")[0] == "a`b"
+    text, styles, _ = to_styled("run:\n```python\nx = *1*\nprint(x)\n```\ndone")
+    assert text == "run:\nx = *1*\nprint(x)\ndone"
+    assert styles == (StyleRange(5, 16, M),)
+
+
+def test_block_markup_stays_as_typed() -> None:
+    source = "# title\n- one\n  - two\n> quoted\n1. first\n\n\n    indented\r\nend  \nx"
+    assert to_styled(source)[0] == source
+
+
+def test_emoji_before_styles_count_in_utf16_for_signal() -> None:
+    from unimsg_signal._text import style_specs
+
+    text, styles, _ = to_styled("😀👍 **hi** ~~x~~")
+    assert text == "😀👍 hi x"
+    assert styles == (StyleRange(3, 2, B), StyleRange(6, 1, S))
+    assert style_specs(text, styles) == ["5:2:BOLD", "8:1:STRIKETHROUGH"]
+
+
+def test_mentions_move_with_removed_markup() -> None:
+    source = r"\*\* ||**hey**|| @alice!"
+    at = source.index("@")
+    text, _, mentions = to_styled(source, [Mention(ALICE, at, 6)])
+    assert text == "** hey @alice!"
+    assert [text[m.start : m.start + m.length] for m in mentions] == ["@alice"]
+
+
+@given(st.text(alphabet=st.characters(blacklist_characters="\\`*_~|"), max_size=120))
+def test_text_without_markup_is_unchanged(source: str) -> None:
+    assert to_styled(source) == (source, (), ())
+
+
+@given(st.text(alphabet=st.sampled_from(list("ab _*~|`\\\n😀")), max_size=60))
+def test_output_keeps_every_character_it_shows_in_order(source: str) -> None:
+    text, _, _ = to_styled(source)
+    rest = iter(source)
+    assert all(ch in rest for ch in text)

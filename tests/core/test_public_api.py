@@ -1,14 +1,52 @@
 import subprocess
 import sys
 
+import pytest
+
 import unimsg
 
 
 def test_all_lists_exactly_the_public_names() -> None:
-    public = {name for name in vars(unimsg) if not name.startswith("_")}
-    modules = {name for name, value in vars(unimsg).items() if type(value).__name__ == "module"}
+    public = {name for name in dir(unimsg) if not name.startswith("_")}
+    modules = {name for name in public if type(getattr(unimsg, name)).__name__ == "module"}
     assert sorted(unimsg.__all__) == unimsg.__all__
     assert set(unimsg.__all__) - {"__version__"} == public - modules
+
+
+def test_every_public_name_resolves_from_its_module() -> None:
+    code = (
+        "import unimsg, sys; "
+        "missing = [n for n in unimsg.__all__ if getattr(unimsg, n, None) is None]; "
+        "from unimsg import *; "
+        "g = globals(); print(missing, sorted(n for n in unimsg.__all__ if n not in g))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["[]", "[]"]
+    with pytest.raises(AttributeError, match="no attribute 'Clinet'"):
+        unimsg.Clinet  # type: ignore[attr-defined]  # noqa: B018
+
+
+def test_import_is_lazy() -> None:
+    heavy = (
+        "sqlite3",
+        "markdown_it",
+        "anyio",
+        "attrs",
+        "unimsg._bot",
+        "unimsg._relay",
+        "unimsg._client",
+        "unimsg_matrix",
+        "unimsg_signal",
+    )
+    code = f"import sys, unimsg; print([m for m in {heavy!r} if m in sys.modules])"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+    code = (
+        "import sys; from unimsg import Client, Content; "
+        "print([m for m in ('unimsg._bot', 'unimsg._relay', 'markdown_it') if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
 
 
 def test_import_does_not_pull_network_libraries() -> None:

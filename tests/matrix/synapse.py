@@ -20,7 +20,8 @@ import httpx
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-CACHE = ROOT / ".cache" / "synapse"
+# Resolved: .cache may be a link to a cache shared by several checkouts.
+CACHE = (ROOT / ".cache").resolve() / "synapse"
 
 
 @dataclass(frozen=True)

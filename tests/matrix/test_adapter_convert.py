@@ -191,3 +191,51 @@ def test_connection_failures_become_connect_error() -> None:
         raise aiohttp.ClientConnectionError("refused")
     with pytest.raises(ConnectError), translated("sync"):
         raise TimeoutError
+
+
+NO_ID_EVENTS = [
+    {"type": "m.room.message", "content": {"msgtype": "m.text", "body": "hi"}, "sender": "@a:x"},
+    {"type": "m.room.message", "content": {"msgtype": "m.text", "body": 3}},
+    {"type": 5, "origin_server_ts": 1},
+    {},
+]
+STABLE_IDS = """
+import json, sys
+from unimsg_matrix._convert import Converter
+from unimsg import Address
+from tests.matrix.test_adapter_convert import NO_ID_EVENTS, ROOM
+converter = Converter(Address.matrix("@me:example.org"))
+events = [converter.timeline(ROOM, dict(e), encrypted=False, from_self=False) for e in NO_ID_EVENTS]
+print(json.dumps([e.id for e in events]))
+"""
+
+
+def test_events_without_an_id_get_the_same_id_in_every_run() -> None:
+    import json
+    import pathlib
+    import subprocess
+    import sys
+
+    root = pathlib.Path(__file__).resolve().parents[2]
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", STABLE_IDS], capture_output=True, text=True, check=True, cwd=root
+        ).stdout
+        for _ in range(2)
+    ]
+    ids = json.loads(runs[0])
+    assert runs[0] == runs[1]
+    assert len(set(ids)) == len(ids)
+    here = [convert(dict(e)).id for e in NO_ID_EVENTS]
+    assert here == ids
+
+
+def test_content_ids_follow_the_content() -> None:
+    source = {"type": "m.room.message", "content": {"msgtype": "m.text", "body": "hi"}}
+    reordered = {"content": {"body": "hi", "msgtype": "m.text"}, "type": "m.room.message"}
+    same = convert(source).id
+    assert same == convert(reordered).id and same.startswith("matrix-event:")
+    other = Converter(ME).timeline("!other:x", source, encrypted=False, from_self=False)
+    assert other.id != same
+    assert convert({**source, "content": {"msgtype": "m.text", "body": "ho"}}).id != same
+    assert convert(event("m.room.message", {"msgtype": "m.text", "body": "x"})).id == "$e1"

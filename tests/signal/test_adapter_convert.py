@@ -334,3 +334,44 @@ def test_truncated_json_never_raises(cut: int) -> None:
         return
     for note in notes:
         _check(getattr(note, "params", None))
+
+
+STABLE_IDS = """
+import json
+from unimsg_signal._convert import convert
+from tests.signal.test_adapter_convert import CTX, SAMPLES
+print(json.dumps([[e.id for e in convert(p, CTX)] for p in SAMPLES]))
+"""
+SAMPLES: list[Any] = [
+    None,
+    {"envelope": None, "x": [1, 2]},
+    {"envelope": {"timestamp": "no", "source": "+1"}},
+    envelope(dataMessage=data(message="hi")),
+    envelope(typingMessage={"action": "STARTED", "timestamp": TS}),
+    envelope(callMessage={"offerMessage": {}}),
+]
+
+
+def test_every_event_id_is_the_same_in_every_run() -> None:
+    import pathlib
+    import subprocess
+    import sys
+
+    root = pathlib.Path(__file__).resolve().parents[2]
+    run = [sys.executable, "-c", STABLE_IDS]
+    first, second = (
+        subprocess.run(run, capture_output=True, text=True, check=True, cwd=root).stdout
+        for _ in range(2)
+    )
+    assert first == second
+    ids = json.loads(first)
+    assert ids == [[e.id for e in convert(p, CTX)] for p in SAMPLES]
+    flat = [i for group in ids for i in group]
+    assert len(set(flat)) == len(flat)
+
+
+def test_garbage_ids_follow_the_content_not_the_key_order() -> None:
+    payload = {"envelope": {"timestamp": "no", "source": "+1"}, "account": ME.id}
+    reordered = {"account": ME.id, "envelope": {"source": "+1", "timestamp": "no"}}
+    assert one(payload).id == one(reordered).id
+    assert one(payload).id != one({**payload, "account": "+2"}).id

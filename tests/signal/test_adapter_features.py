@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 from adapter_fixtures import ALICE, BOB, CAROL, NOBODY, rig
+from unimsg_signal import CaptchaRequiredError
 from unimsg_signal.emulator import Failure, LinkMode, safety_number
 
 from unimsg import (
@@ -42,8 +43,9 @@ async def test_partial_failure_is_visible_and_all_failed_is_typed() -> None:
             assert any(res.recipient == B and res.ok for res in sent.recipients)
 
             r.network.faults.fail_recipient(BOB, Failure.PROOF_REQUIRED, token="tok-1")
-            with pytest.raises(RateLimitedError) as limited:
+            with pytest.raises(CaptchaRequiredError) as limited:
                 await alice.send(B, "again")
+            assert isinstance(limited.value, RateLimitedError)
             assert limited.value.captcha_token == "tok-1"
             assert limited.value.retry_after == 86400
 

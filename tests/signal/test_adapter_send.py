@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from unimsg_signal import CaptchaRequiredError
 from unimsg_signal._errors import map_error
 from unimsg_signal._jsonrpc import ErrorResponse
 from unimsg_signal._send import (
@@ -145,7 +146,7 @@ def test_all_failed_errors_are_typed() -> None:
             _result("RATE_LIMIT_FAILURE", token="tok", retryAfterSeconds=86400),
         )
     )
-    assert isinstance(limited, RateLimitedError)
+    assert isinstance(limited, CaptchaRequiredError) and isinstance(limited, RateLimitedError)
     assert limited.retry_after == 86400 and limited.captcha_token == "tok"
     untrusted = _map(_error(-4, "untrusted", _result("IDENTITY_FAILURE")))
     assert isinstance(untrusted, UntrustedIdentityError)
