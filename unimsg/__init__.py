@@ -7,9 +7,27 @@ application that never builds a bot or a relay never imports them.
 # Not ``typing.TYPE_CHECKING``: importing typing alone costs more than the rest of this file.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from ._adapter import Adapter, EventSink, OutgoingMessage
+    from ._adapter import Adapter, Configurable, EventSink, OutgoingMessage
     from ._address import Address, AddressKind
     from ._bot import Bot
+    from ._capabilities import (
+        Feature,
+        HasFeatures,
+        SupportsAttachments,
+        SupportsConversationCreation,
+        SupportsConversations,
+        SupportsDeletes,
+        SupportsDirectory,
+        SupportsDisappearing,
+        SupportsEdits,
+        SupportsEncryption,
+        SupportsInvites,
+        SupportsMembership,
+        SupportsReactions,
+        SupportsReceipts,
+        SupportsTyping,
+        capabilities_of,
+    )
     from ._client import Client, EventStream
     from ._contacts import ContactBook
     from ._context import Context
@@ -98,6 +116,7 @@ __all__ = [
     "Client",
     "ClosedError",
     "ConcurrentReaderError",
+    "Configurable",
     "ConnectError",
     "ConnectionState",
     "ConnectionStateChanged",
@@ -116,6 +135,8 @@ __all__ = [
     "Event",
     "EventSink",
     "EventStream",
+    "Feature",
+    "HasFeatures",
     "InvalidAddressError",
     "InvalidArgumentError",
     "InvalidContentError",
@@ -151,6 +172,19 @@ __all__ = [
     "Store",
     "StoreVersionError",
     "StyleRange",
+    "SupportsAttachments",
+    "SupportsConversationCreation",
+    "SupportsConversations",
+    "SupportsDeletes",
+    "SupportsDirectory",
+    "SupportsDisappearing",
+    "SupportsEdits",
+    "SupportsEncryption",
+    "SupportsInvites",
+    "SupportsMembership",
+    "SupportsReactions",
+    "SupportsReceipts",
+    "SupportsTyping",
     "TextStyle",
     "TypingChanged",
     "UndecryptableMessage",
@@ -164,12 +198,14 @@ __all__ = [
     "__version__",
     "adapter_class",
     "adapter_names",
+    "capabilities_of",
 ]
 
 # Where each public name lives; ``__getattr__`` imports the module on first use.
 _EXPORTS: dict[str, tuple[str, ...]] = {
     "_adapter": (
         "Adapter",
+        "Configurable",
         "EventSink",
         "OutgoingMessage",
     ),
@@ -178,6 +214,24 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "AddressKind",
     ),
     "_bot": ("Bot",),
+    "_capabilities": (
+        "Feature",
+        "HasFeatures",
+        "SupportsAttachments",
+        "SupportsConversationCreation",
+        "SupportsConversations",
+        "SupportsDeletes",
+        "SupportsDirectory",
+        "SupportsDisappearing",
+        "SupportsEdits",
+        "SupportsEncryption",
+        "SupportsInvites",
+        "SupportsMembership",
+        "SupportsReactions",
+        "SupportsReceipts",
+        "SupportsTyping",
+        "capabilities_of",
+    ),
     "_client": (
         "Client",
         "EventStream",

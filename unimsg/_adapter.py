@@ -1,41 +1,36 @@
-"""The contract between the client and a network adapter.
+"""The contract between the client and a network adapter: what every adapter must provide.
 
 An adapter is one account on one network. The client starts it with
 ``await task_group.start(adapter.run, sink)``: ``run`` connects, calls
 ``task_status.started()`` once the adapter can send, then keeps receiving and
 hands each event to ``sink`` until it is cancelled, closing its connections on
-the way out. Every other method may be called while ``run`` is active and
-raises ``ClosedError`` otherwise.
+the way out. ``send`` may be called while ``run`` is active and raises
+``ClosedError`` otherwise.
+
+That is all an adapter must do. Editing, reactions, conversations, encryption
+and the rest are optional: an adapter offers one by implementing its protocol
+(``unimsg._capabilities``), and the client derives ``capabilities()`` from
+the class and raises ``NotSupportedError`` for the rest itself.
 
 Errors are unimsg exceptions (``unimsg._exceptions``), never the network
-library's. Features the network lacks raise ``NotSupportedError`` and are
-reported as ``False`` in ``capabilities``. ``unimsg.testing`` has a
-conformance suite that checks all of this against a real adapter.
+library's. ``unimsg.testing.AdapterConformance`` checks all of this against a
+real adapter.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
-from datetime import timedelta
-from typing import Protocol, runtime_checkable
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
 
 import attrs
 from anyio.abc import TaskStatus
 
 from ._address import Address
 from ._events import Event
-from ._types import (
-    Attachment,
-    Capabilities,
-    Content,
-    Conversation,
-    EncryptionState,
-    MessageRef,
-    SentMessage,
-    UserInfo,
-)
+from ._types import Content, SentMessage
 
-__all__ = ["Adapter", "EventSink", "OutgoingMessage"]
+__all__ = ["Adapter", "Configurable", "EventSink", "OutgoingMessage"]
 
 #: Where ``run`` hands events; awaiting it applies back-pressure.
 EventSink = Callable[[Event], Awaitable[None]]
@@ -58,6 +53,8 @@ class OutgoingMessage:
 
 @runtime_checkable
 class Adapter(Protocol):
+    """The required contract; see the module docstring and docs/adapters.md."""
+
     @property
     def network(self) -> str:
         """The network's name, the scheme of its addresses: ``"signal"``, ``"matrix"``."""
@@ -69,7 +66,14 @@ class Adapter(Protocol):
         ...
 
     @property
-    def capabilities(self) -> Capabilities: ...
+    def idempotent_sends(self) -> bool:
+        """A retried send with the same idempotency key never creates a second message."""
+        ...
+
+    @property
+    def max_message_bytes(self) -> int | None:
+        """The largest text payload in bytes the network accepts, if it says."""
+        ...
 
     async def run(self, sink: EventSink, *, task_status: TaskStatus[None]) -> None: ...
 
@@ -77,51 +81,14 @@ class Adapter(Protocol):
         """The application has handled ``event``: its position may be committed."""
         ...
 
-    async def send(self, message: OutgoingMessage) -> SentMessage: ...
-
-    async def edit(self, target: MessageRef, content: Content, *, key: str) -> SentMessage: ...
-
-    async def delete(self, target: MessageRef, *, key: str) -> None: ...
-
-    async def react(
-        self, target: MessageRef, emoji: str, *, remove: bool = False, key: str
-    ) -> SentMessage: ...
-
-    async def set_typing(self, conversation: Address, typing: bool) -> None: ...
-
-    async def mark_read(self, target: MessageRef) -> None: ...
-
-    async def download(self, attachment: Attachment) -> bytes: ...
-
-    async def conversations(self) -> Sequence[Conversation]: ...
-
-    async def conversation(self, address: Address) -> Conversation: ...
-
-    async def create_conversation(
-        self,
-        *,
-        name: str | None,
-        members: Sequence[Address],
-        encrypted: bool,
-        direct: bool,
-    ) -> Conversation: ...
-
-    async def join(self, address: Address) -> Conversation: ...
-
-    async def leave(self, address: Address) -> None: ...
-
-    async def invite(self, conversation: Address, user: Address) -> None: ...
-
-    async def find_users(self, query: str) -> Sequence[UserInfo]: ...
-
-    async def encryption_state(self, address: Address) -> EncryptionState: ...
-
-    async def set_disappearing(self, conversation: Address, ttl: timedelta | None) -> None: ...
-
-    async def trust(self, user: Address, fingerprint: str | None = None, /) -> None:
-        """Accept ``user``'s current identity (devices, safety number) after a change.
-
-        With ``fingerprint`` (a Signal safety number, a Matrix device
-        fingerprint) the identity is checked against it and marked verified.
-        """
+    async def send(self, message: OutgoingMessage) -> SentMessage:
+        """Send; enforce ``require_encryption``; return the network's message id."""
         ...
+
+
+@runtime_checkable
+class Configurable(Protocol):
+    """An adapter class that can be built from a ``[[adapters]]`` table of a config file."""
+
+    @classmethod
+    def from_config(cls, table: Mapping[str, Any], *, base_dir: Path) -> Adapter: ...

@@ -15,6 +15,7 @@ from anyio.streams.memory import MemoryObjectSendStream
 
 from ._adapter import Adapter
 from ._address import Address
+from ._capabilities import SupportsEncryption, capabilities_of
 from ._consumer import Consumer
 from ._events import ConnectionState, Event
 from ._exceptions import (
@@ -22,7 +23,6 @@ from ._exceptions import (
     ClosedError,
     EncryptionRequiredError,
     InvalidArgumentError,
-    NotSupportedError,
     RateLimitedError,
 )
 from ._health import AdapterHealth, _Health
@@ -81,6 +81,7 @@ class ClientCore(Background):
         if len(set(names)) != len(names):
             raise InvalidArgumentError(f"two adapters for the same account: {names}")
         self._adapters = dict(zip(names, adapters, strict=True))
+        self._capabilities = {name: capabilities_of(a) for name, a in self._adapters.items()}
         self.routes = tuple(routes)
         self.require_encryption = require_encryption
         self.rate_limit_budget = rate_limit_budget
@@ -211,6 +212,8 @@ class ClientCore(Background):
         for route, adapter, identity in candidates:
             if not route.encrypted:
                 return adapter, identity
+            if not isinstance(adapter, SupportsEncryption):
+                continue
             state = await adapter.encryption_state(identity)
             if state.encrypted:
                 return adapter, identity
@@ -230,11 +233,6 @@ class ClientCore(Background):
                 log.debug("rate limited; retrying in %.2fs", delay)
                 waited += delay
                 await anyio.sleep(delay)
-
-    @staticmethod
-    def _require(adapter: Adapter, feature: str) -> None:
-        if not getattr(adapter.capabilities, feature):
-            raise NotSupportedError(adapter.network, feature.replace("_", " "))
 
     # -- events ------------------------------------------------------------------------
 
@@ -288,7 +286,8 @@ class ClientCore(Background):
         }
 
     def capabilities(self, network: str) -> Capabilities:
-        return self.adapter(network).capabilities
+        """What the adapter of ``network`` (or ``network:account``) supports."""
+        return self._capabilities[adapter_name(self.adapter(network))]
 
 
 class EventStream:

@@ -8,11 +8,21 @@ from typing import Any, Literal
 
 import attrs
 
-from ._adapter import OutgoingMessage
+from ._adapter import Adapter, OutgoingMessage
 from ._address import Address
+from ._capabilities import (
+    SupportsAttachments,
+    SupportsDeletes,
+    SupportsEdits,
+    SupportsEncryption,
+    SupportsReactions,
+    SupportsReceipts,
+    SupportsTyping,
+    unsupported,
+)
 from ._client_core import ClientCore, Target, _ref
 from ._events import Event
-from ._exceptions import InvalidArgumentError
+from ._exceptions import EncryptionRequiredError, InvalidArgumentError, NotSupportedError
 from ._outbox import QueuedMessage
 from ._router import adapter_name
 from ._types import (
@@ -53,7 +63,7 @@ class MessagingMixin(ClientCore):
         self._check_open()
         body = _content(content, format, mentions, attachments, reply_to)
         adapter, identity = await self._route(to, via)
-        message = self._outgoing(identity, body, require_encryption, idempotency_key)
+        message = self._outgoing(adapter, identity, body, require_encryption, idempotency_key)
         return await self._retrying(lambda: adapter.send(message))
 
     async def enqueue(
@@ -79,13 +89,28 @@ class MessagingMixin(ClientCore):
         self._check_open()
         body = _content(content, format, mentions, attachments, reply_to)
         adapter, identity = await self._route(to, via)
-        message = self._outgoing(identity, body, require_encryption, idempotency_key)
+        message = self._outgoing(adapter, identity, body, require_encryption, idempotency_key)
         return await self.outbox.enqueue(adapter_name(adapter), message)
 
     def _outgoing(
-        self, to: Address, content: Content, require_encryption: bool | None, key: str | None
+        self,
+        adapter: Adapter,
+        to: Address,
+        content: Content,
+        require_encryption: bool | None,
+        key: str | None,
     ) -> OutgoingMessage:
+        """The message for ``adapter``; what it cannot carry fails here, before any send."""
         encrypted = self.require_encryption if require_encryption is None else require_encryption
+        if content.attachments and not isinstance(adapter, SupportsAttachments):
+            raise unsupported(adapter, SupportsAttachments)
+        if content.reply_to is not None and not self._capabilities[adapter_name(adapter)].replies:
+            raise NotSupportedError(adapter.network, "replies")
+        if content.format == "markdown" and not self._capabilities[adapter_name(adapter)].markdown:
+            # Markdown source is the readable plain form: adapters see only what they render.
+            content = attrs.evolve(content, format="plain")
+        if encrypted and not isinstance(adapter, SupportsEncryption):
+            raise EncryptionRequiredError(f"{adapter.network} has no end-to-end encryption")
         return OutgoingMessage(
             to=to,
             content=content,
@@ -115,7 +140,7 @@ class MessagingMixin(ClientCore):
         body = _content(content, format, (), (), ref if quote else None)
         if not quote and body.reply_to is not None:
             raise InvalidArgumentError("quote=False, but the content replies to a message")
-        message = self._outgoing(ref.conversation, body, require_encryption, None)
+        message = self._outgoing(adapter, ref.conversation, body, require_encryption, None)
         return await self._retrying(lambda: adapter.send(message))
 
     async def react(
@@ -123,7 +148,8 @@ class MessagingMixin(ClientCore):
     ) -> SentMessage:
         self._check_open()
         adapter = self._adapter_for_event(target)
-        self._require(adapter, "reactions")
+        if not isinstance(adapter, SupportsReactions):
+            raise unsupported(adapter, SupportsReactions)
         key = uuid.uuid4().hex
         return await self._retrying(
             lambda: adapter.react(_ref(target), emoji, remove=remove, key=key)
@@ -135,7 +161,8 @@ class MessagingMixin(ClientCore):
         self._check_open()
         ref = target.ref if isinstance(target, SentMessage) else _ref(target)
         adapter = self._adapter_for_event(ref)
-        self._require(adapter, "edits")
+        if not isinstance(adapter, SupportsEdits):
+            raise unsupported(adapter, SupportsEdits)
         body = Content(text=content) if isinstance(content, str) else content
         key = uuid.uuid4().hex
         return await self._retrying(lambda: adapter.edit(ref, body, key=key))
@@ -144,7 +171,8 @@ class MessagingMixin(ClientCore):
         self._check_open()
         ref = target.ref if isinstance(target, SentMessage) else _ref(target)
         adapter = self._adapter_for_event(ref)
-        self._require(adapter, "deletes")
+        if not isinstance(adapter, SupportsDeletes):
+            raise unsupported(adapter, SupportsDeletes)
         key = uuid.uuid4().hex
         await self._retrying(lambda: adapter.delete(ref, key=key))
 
@@ -152,13 +180,15 @@ class MessagingMixin(ClientCore):
         self._check_open()
         address = Address.parse(conversation)
         adapter = self._adapter_for_event(address)
-        self._require(adapter, "typing")
+        if not isinstance(adapter, SupportsTyping):
+            raise unsupported(adapter, SupportsTyping)
         await adapter.set_typing(address, typing)
 
     async def mark_read(self, target: Event | MessageRef) -> None:
         self._check_open()
         adapter = self._adapter_for_event(target)
-        self._require(adapter, "receipts")
+        if not isinstance(adapter, SupportsReceipts):
+            raise unsupported(adapter, SupportsReceipts)
         await adapter.mark_read(_ref(target))
 
     async def download(self, attachment: Attachment, network: str) -> bytes:
@@ -166,7 +196,10 @@ class MessagingMixin(ClientCore):
         self._check_open()
         if attachment.data is not None:
             return attachment.data
-        return await self.adapter(network).download(attachment)
+        adapter = self.adapter(network)
+        if not isinstance(adapter, SupportsAttachments):
+            raise unsupported(adapter, SupportsAttachments)
+        return await adapter.download(attachment)
 
 
 def _content(

@@ -14,7 +14,7 @@ from typing import Any
 
 import attrs
 
-from ._adapter import Adapter
+from ._adapter import Adapter, Configurable
 from ._address import Address
 from ._client import Client
 from ._contacts import ContactBook
@@ -95,10 +95,10 @@ def parse_config(data: Mapping[str, Any], *, base_dir: Path = Path()) -> Config:
                 peer_address = Address.parse(peer)
                 fake_network.adapter(peer_address.network, peer_address)
             continue
-        factory = getattr(adapter_class(kind), "from_config", None)
-        if factory is None:
+        factory = adapter_class(kind)
+        if not issubclass(factory, Configurable):
             raise ConfigError(f"the {kind!r} adapter cannot be configured from a file")
-        adapters.append(factory(dict(table), base_dir=base_dir))
+        adapters.append(factory.from_config(dict(table), base_dir=base_dir))
     routes = tuple(Route(**r) for r in data.get("routes", []))
     try:
         contacts = ContactBook.from_tables(data.get("contacts", {}))

@@ -188,7 +188,7 @@ class Outbox:
                 await self._done(entry.key, None)
                 return
             adapter = self._adapters(item.adapter)
-            if entry.taken_over and not adapter.capabilities.idempotent_sends:
+            if entry.taken_over and not adapter.idempotent_sends:
                 # The worker before may have sent it, and this network cannot tell a repeat.
                 error = OutcomeUnknownError(
                     f"outbox send {item.key} was under way when its worker stopped; "

@@ -268,7 +268,10 @@ class UserInfo:
 
 @attrs.frozen(kw_only=True)
 class Capabilities:
-    """What an adapter's network supports; the rest raises ``NotSupportedError``."""
+    """What an adapter supports, derived from its class (`unimsg.capabilities_of`).
+
+    The client raises ``NotSupportedError`` for what is ``False``.
+    """
 
     markdown: bool = False
     mentions: bool = False
@@ -282,9 +285,13 @@ class Capabilities:
     attachments: bool = False
     disappearing_messages: bool = False
     directory_search: bool = False
+    conversations: bool = False
     create_conversation: bool = False
+    membership: bool = False
     invites: bool = False
     encryption: bool = False
+    #: Events handed out but not acknowledged come again after a restart.
+    redelivery: bool = False
     #: A retried send with the same idempotency key never creates a second message.
     idempotent_sends: bool = False
     #: Largest text payload in bytes the network accepts, if it says.

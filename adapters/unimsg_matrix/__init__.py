@@ -4,7 +4,7 @@
 settings. See docs/matrix.md.
 """
 
-from ._adapter import CAPABILITIES, MatrixAdapter
+from ._adapter import MatrixAdapter
 from ._config import InvitePolicy, MatrixConfig, TrustPolicy
 
-__all__ = ["CAPABILITIES", "InvitePolicy", "MatrixAdapter", "MatrixConfig", "TrustPolicy"]
+__all__ = ["InvitePolicy", "MatrixAdapter", "MatrixConfig", "TrustPolicy"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,13 +14,13 @@ from anyio.abc import TaskStatus
 from unimsg import (
     Address,
     Attachment,
-    Capabilities,
     ClosedError,
     Content,
     Conversation,
     EncryptionState,
     Event,
     EventSink,
+    Feature,
     MessageRef,
     NotSupportedError,
     OutgoingMessage,
@@ -39,28 +38,7 @@ from ._session import Session
 from ._sync import SyncLoop
 from ._trust import Trust
 
-__all__ = ["CAPABILITIES", "MatrixAdapter"]
-
-CAPABILITIES = Capabilities(
-    markdown=True,
-    mentions=True,
-    replies=True,
-    reactions=True,
-    edits=True,
-    deletes=True,
-    threads=False,
-    typing=True,
-    receipts=True,
-    attachments=True,
-    disappearing_messages=False,
-    directory_search=True,
-    create_conversation=True,
-    invites=True,
-    encryption=True,
-    idempotent_sends=True,
-    # Text of a plaintext room; see docs/matrix.md for encrypted rooms.
-    max_message_bytes=60_000,
-)
+__all__ = ["MatrixAdapter"]
 
 
 def _require_asyncio(*, strict: bool) -> None:
@@ -98,6 +76,13 @@ class MatrixAdapter:
     reads a TOML table. See `MatrixConfig` for every setting.
     """
 
+    # No threads yet, no disappearing messages (Matrix rooms have no expiration timer).
+    features: frozenset[Feature] = frozenset({"markdown", "mentions", "replies", "redelivery"})
+    #: Transaction ids: the homeserver answers a retried send with the first event.
+    idempotent_sends = True
+    #: Text of a plaintext room; see docs/matrix.md for encrypted rooms.
+    max_message_bytes: int | None = 60_000
+
     def __init__(self, config: MatrixConfig | None = None, /, **settings: Any) -> None:
         _require_asyncio(strict=False)
         if config is None:
@@ -126,10 +111,6 @@ class MatrixAdapter:
     @property
     def account(self) -> Address:
         return self._account
-
-    @property
-    def capabilities(self) -> Capabilities:
-        return CAPABILITIES
 
     @property
     def device_id(self) -> str | None:
@@ -246,12 +227,6 @@ class MatrixAdapter:
 
     async def encryption_state(self, address: Address) -> EncryptionState:
         return await self._running().rooms.encryption_state(address)
-
-    async def set_disappearing(self, conversation: Address, ttl: timedelta | None) -> None:
-        self._running()
-        raise NotSupportedError(
-            "matrix", "disappearing messages", "Matrix rooms have no expiration timer"
-        )
 
     # -- Matrix specifics -------------------------------------------------------------------------
 

@@ -8,12 +8,10 @@ Run the daemon with ``--receive-mode=manual``; docs/signal.md has the details.
 """
 
 from ._adapter import SignalAdapter
-from ._base import CAPABILITIES
 from ._config import Endpoint, SignalConfig, TrustPolicy
 from ._errors import CaptchaRequiredError
 
 __all__ = [
-    "CAPABILITIES",
     "CaptchaRequiredError",
     "Endpoint",
     "SignalAdapter",

@@ -8,8 +8,8 @@ from typing import Any
 from unimsg import (
     Address,
     AddressKind,
-    Capabilities,
     ClosedError,
+    Feature,
     InvalidAddressError,
     NotFoundError,
     NotSupportedError,
@@ -19,25 +19,6 @@ from ._config import SignalConfig
 from ._groups import GroupTracker
 from ._jsonrpc import JsonValue
 from ._link import Link
-
-CAPABILITIES = Capabilities(
-    markdown=True,
-    mentions=True,
-    replies=True,
-    reactions=True,
-    edits=True,
-    deletes=True,
-    typing=True,
-    receipts=True,
-    attachments=True,
-    disappearing_messages=True,
-    directory_search=True,
-    create_conversation=True,
-    invites=True,
-    encryption=True,
-    # signal-cli gives every send a fresh timestamp: a retried send is a second message.
-    idempotent_sends=False,
-)
 
 
 class RecentStamps:
@@ -57,6 +38,13 @@ class RecentStamps:
 
 
 class SignalBase:
+    # No "redelivery": signal-cli acknowledges envelopes to the server before it
+    # hands them out, so what a crash interrupts is not delivered again.
+    features: frozenset[Feature] = frozenset({"markdown", "mentions", "replies"})
+    #: signal-cli gives every send a fresh timestamp: a retried send is a second message.
+    idempotent_sends = False
+    max_message_bytes: int | None = None
+
     def __init__(self, config: SignalConfig) -> None:
         self.config = config
         self._account = Address.signal(config.account)
@@ -75,10 +63,6 @@ class SignalBase:
     @property
     def account(self) -> Address:
         return self._account
-
-    @property
-    def capabilities(self) -> Capabilities:
-        return CAPABILITIES
 
     # -- helpers --------------------------------------------------------------------------
 

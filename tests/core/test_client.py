@@ -152,15 +152,27 @@ async def test_unsupported_features_name_network_and_feature(net: FakeNetwork) -
 
 
 async def test_narrowed_capabilities_are_enforced(net: FakeNetwork) -> None:
-    caps = unimsg.Capabilities(replies=True)
-    a = net.adapter("signal", "signal:+15550000001", capabilities=caps)
-    net.adapter("signal", "signal:+15550000002")
-    async with Client(a) as client:
+    a = net.adapter(
+        "signal", "signal:+15550000001", without={"reactions", "edits", "replies", "markdown"}
+    )
+    b = net.adapter("signal", "signal:+15550000002")
+    assert not isinstance(a, unimsg.SupportsReactions)
+    async with Client(a) as client, Client(b) as other:
+        caps = client.capabilities("signal")
+        assert not (caps.reactions or caps.edits or caps.replies) and caps.deletes
         sent = await client.send("signal:+15550000002", "x")
         with pytest.raises(unimsg.NotSupportedError, match="reactions"):
             await client.react(sent.ref, "👍")
         with pytest.raises(unimsg.NotSupportedError, match="edits"):
             await client.edit(sent, "y")
+        with pytest.raises(unimsg.NotSupportedError, match="replies"):
+            await client.send("signal:+15550000002", "z", reply_to=sent.ref)
+        # Markdown goes out as written to an adapter that cannot render it.
+        await client.send("signal:+15550000002", "**bold**", format="markdown")
+        got = await EventWaiter(other).next(unimsg.MessageReceived, lambda e: "bold" in e.text)
+        assert got.text == "**bold**" and not got.styles
+        with pytest.raises(unimsg.UsageError, match="no capability named flying"):
+            net.adapter("signal", "signal:+15550000001", without={"flying"})
 
 
 async def test_several_accounts_of_one_network(net: FakeNetwork) -> None:

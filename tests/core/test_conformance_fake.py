@@ -1,21 +1,22 @@
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+"""The conformance kit on the fake network, for each network it imitates."""
 
 import pytest
 
+from unimsg import Adapter
 from unimsg.testing import AdapterConformance, ConformancePair, FakeNetwork
 
 ACCOUNTS = {
     "signal": ("signal:+15550000001", "signal:+15550000002", "signal:+15559999999"),
     "matrix": ("matrix:@a:fake.test", "matrix:@b:fake.test", "matrix:@nobody:fake.test"),
+    "xmpp": ("xmpp:a@fake.test", "xmpp:b@fake.test", "xmpp:nobody@fake.test"),
 }
 
 
-def suite(network: str) -> AdapterConformance:
-    first, second, unknown = ACCOUNTS[network]
-
-    @asynccontextmanager
-    async def make_pair() -> AsyncIterator[ConformancePair]:
+class TestFakeConformance(AdapterConformance):
+    @pytest.fixture(params=sorted(ACCOUNTS))
+    def conformance_pair(self, request: pytest.FixtureRequest) -> ConformancePair:
+        network = request.param
+        first, second, unknown = ACCOUNTS[network]
         net = FakeNetwork()
         a = net.adapter(network, first)
         b = net.adapter(network, second)
@@ -23,15 +24,15 @@ def suite(network: str) -> AdapterConformance:
         async def rate_limit() -> None:
             net.faults.rate_limit(a.account, sends=2, retry_after=0.01)
 
-        yield ConformancePair(
-            first=a, second=b, unknown_user=unknown, inject_rate_limit=rate_limit, timeout=5
+        async def change_identity(adapter: Adapter) -> None:
+            net.faults.change_identity(adapter.account)
+
+        return ConformancePair(
+            first=a,
+            second=b,
+            unknown_user=unknown,
+            timeout=5,
+            reopen=lambda adapter: net.adapter(network, adapter.account),
+            inject_rate_limit=rate_limit,
+            change_identity=change_identity,
         )
-
-    return AdapterConformance(make_pair)
-
-
-@pytest.mark.anyio
-@pytest.mark.parametrize("network", sorted(ACCOUNTS))
-@pytest.mark.parametrize("check", AdapterConformance.checks(), ids=lambda c: c.__name__)
-async def test_fake_adapter_conforms(network: str, check) -> None:  # type: ignore[no-untyped-def]
-    await check(suite(network))

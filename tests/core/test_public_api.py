@@ -79,3 +79,12 @@ def test_fake_adapter_is_registered() -> None:
 
     assert unimsg.adapter_class("fake") is FakeAdapter
     assert {"fake", "matrix", "signal"} <= set(unimsg.adapter_names())
+
+
+def test_the_fake_network_needs_no_pytest() -> None:
+    code = "import sys, unimsg.testing; print('pytest' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+    from unimsg.testing import AdapterConformance
+
+    assert AdapterConformance.__name__ == "AdapterConformance"

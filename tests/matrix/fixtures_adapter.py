@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +12,8 @@ import pytest
 import pytest_asyncio
 from unimsg_matrix import MatrixAdapter
 
-from unimsg.testing import ConformancePair
-
 from .synapse import RegisteredUser, SynapseInstance
 
-PairFactory = Callable[[], AbstractAsyncContextManager[ConformancePair]]
 #: The colleague fixture ``make_matrix_user``: ``await make(localpart=None, ..., instance=None)``.
 MakeUser = Callable[..., Awaitable[RegisteredUser]]
 
@@ -37,25 +33,6 @@ def adapter_for(user: RegisteredUser, store: Path, **settings: Any) -> MatrixAda
 
 def unknown_user(instance: SynapseInstance) -> str:
     return f"matrix:@nobody{uuid.uuid4().hex[:10]}:{instance.server_name}"
-
-
-@pytest.fixture
-def matrix_pair(
-    synapse: SynapseInstance, make_matrix_user: MakeUser, tmp_path: Path
-) -> PairFactory:
-    """A factory of two fresh accounts on the relaxed server, as the conformance suite wants."""
-
-    @asynccontextmanager
-    async def make() -> AsyncIterator[ConformancePair]:
-        first, second = await make_matrix_user(), await make_matrix_user()
-        yield ConformancePair(
-            first=adapter_for(first, tmp_path / first.localpart),
-            second=adapter_for(second, tmp_path / second.localpart),
-            unknown_user=unknown_user(synapse),
-            timeout=15.0,
-        )
-
-    return make
 
 
 @pytest.fixture

@@ -15,14 +15,11 @@ from unimsg_signal import SignalAdapter
 from unimsg_signal.emulator import (
     Daemon,
     EmulatedNetwork,
-    Failure,
     ReceiveMode,
     serve_http,
     serve_tcp,
     serve_unix,
 )
-
-from unimsg.testing import ConformancePair
 
 ALICE, BOB, CAROL = "+15550000001", "+15550000002", "+15550000003"
 NOBODY = "+15559999999"
@@ -85,26 +82,3 @@ async def rig(transport: str = "tcp", network: EmulatedNetwork | None = None) ->
             yield Rig(network or make_network(), transport, stack, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-
-
-def pair_factory(transport: str, **options: Any) -> Any:
-    """A ConformancePair factory for `AdapterConformance`."""
-
-    @asynccontextmanager
-    async def make_pair() -> AsyncIterator[ConformancePair]:
-        async with rig(transport) as r:
-            await r.serve(ALICE)
-            await r.serve(BOB)
-
-            async def inject_rate_limit() -> None:
-                r.network.faults.fail_recipient(BOB, Failure.RATE_LIMIT, retry_after=0)
-
-            yield ConformancePair(
-                first=r.adapter(ALICE, **options),
-                second=r.adapter(BOB, **options),
-                unknown_user=f"signal:{NOBODY}",
-                inject_rate_limit=inject_rate_limit,
-                timeout=5.0,
-            )
-
-    return make_pair

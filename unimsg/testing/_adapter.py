@@ -12,9 +12,11 @@ from anyio.abc import TaskStatus
 
 from .._adapter import EventSink, OutgoingMessage
 from .._address import Address
+from .._capabilities import Feature
 from .._events import (
     ConnectionState,
     ConnectionStateChanged,
+    ConversationUpdated,
     Event,
     MessageDeleted,
     MessageEdited,
@@ -43,15 +45,18 @@ from .._types import (
     SendStatus,
     SentMessage,
 )
-from ._base import capabilities_of
 from ._conversations import FakeConversations
-from ._network import _Account
+from ._state import _Account
 
-__all__ = ["FakeAdapter", "capabilities_of"]
+__all__ = ["FakeAdapter", "FakeMatrixAdapter", "FakeSignalAdapter"]
 
 
 class FakeAdapter(FakeConversations):
-    """An account on a `FakeNetwork`; see ``FakeNetwork.adapter``."""
+    """An account on a `FakeNetwork`; see ``FakeNetwork.adapter``.
+
+    It offers what every network of the fake offers; `FakeSignalAdapter` and
+    `FakeMatrixAdapter` add what the real adapter of their network adds.
+    """
 
     # -- receiving ------------------------------------------------------------
 
@@ -126,7 +131,7 @@ class FakeAdapter(FakeConversations):
 
     def _render(self, content: Content) -> dict[str, Any]:
         size = len(content.text.encode())
-        limit = self._caps.max_message_bytes
+        limit = self.max_message_bytes
         if limit is not None and size > limit:
             raise InvalidContentError(f"message of {size} bytes exceeds {self.network}'s {limit}")
         if content.format != "markdown":
@@ -145,13 +150,9 @@ class FakeAdapter(FakeConversations):
     async def send(self, message: OutgoingMessage) -> SentMessage:
         self._check()
         self._own(message.to)
-        if self._caps.idempotent_sends and message.idempotency_key in self._acc.sent:
+        if self.idempotent_sends and message.idempotency_key in self._acc.sent:
             return self._acc.sent[message.idempotency_key]
         content = message.content
-        if content.attachments:
-            self._check("attachments")
-        if content.reply_to is not None:
-            self._check("replies")
         retry_after = self._net.faults.take_rate_limit(self.account)
         if retry_after is not None:
             raise RateLimitedError("too many messages (fake rate limit)", retry_after=retry_after)
@@ -209,7 +210,7 @@ class FakeAdapter(FakeConversations):
             timestamp=when,
             recipients=results,
         )
-        if self._caps.idempotent_sends:
+        if self.idempotent_sends:
             self._acc.sent[message.idempotency_key] = receipt
         return receipt
 
@@ -244,7 +245,7 @@ class FakeAdapter(FakeConversations):
     async def react(
         self, target: MessageRef, emoji: str, *, remove: bool = False, key: str
     ) -> SentMessage:
-        self._check("reactions")
+        self._check()
         conversation, recipients = self._target(target, own=False)
         stamp, when = self._emit_per_view(
             recipients, ReactionReceived, target, emoji=emoji, removed=remove
@@ -266,7 +267,7 @@ class FakeAdapter(FakeConversations):
         return stamp, when
 
     async def edit(self, target: MessageRef, content: Content, *, key: str) -> SentMessage:
-        self._check("edits")
+        self._check()
         conversation, recipients = self._target(target, own=True)
         rendered = self._render(content)
         stamp, when = self._emit_per_view(recipients, MessageEdited, target, **rendered)
@@ -275,18 +276,18 @@ class FakeAdapter(FakeConversations):
         )
 
     async def delete(self, target: MessageRef, *, key: str) -> None:
-        self._check("deletes")
+        self._check()
         _, recipients = self._target(target, own=True)
         self._emit_per_view(recipients, MessageDeleted, target)
         del self._net.messages[(self.network, target.id)]
 
     async def set_typing(self, conversation: Address, typing: bool) -> None:
-        self._check("typing")
+        self._check()
         _, recipients = self._peers(conversation)
         self._emit(recipients, TypingChanged, typing=typing)
 
     async def mark_read(self, target: MessageRef) -> None:
-        self._check("receipts")
+        self._check()
         sender = self._net.messages.get((self.network, target.id))
         if sender is None or sender == self.account:
             return
@@ -301,7 +302,37 @@ class FakeAdapter(FakeConversations):
             )
 
     async def download(self, attachment: Attachment) -> bytes:
-        self._check("attachments")
+        self._check()
         if attachment.source is None or attachment.source not in self._net.blobs:
             raise NotFoundError(f"no attachment {attachment.source} on this fake network")
         return self._net.blobs[attachment.source]
+
+
+class FakeSignalAdapter(FakeAdapter):
+    """A Signal account on a `FakeNetwork`: like `unimsg_signal.SignalAdapter`.
+
+    It states no ``"redelivery"``, as the real adapter cannot promise it
+    (signal-cli takes events off the server as it hands them out); it still
+    redelivers unacknowledged events after a restart, so that tests of an
+    application's acknowledgements behave the same on every fake network.
+    """
+
+    features: frozenset[Feature] = frozenset({"markdown", "mentions", "replies"})
+
+    async def set_disappearing(self, conversation: Address, ttl: timedelta | None) -> None:
+        self._check()
+        self._own(conversation)
+        if conversation.is_group:
+            self._room(conversation).disappearing = ttl
+        else:
+            self._net.timers[frozenset((self.account, conversation))] = ttl
+        _, recipients = self._peers(conversation)
+        self._emit(recipients, ConversationUpdated, disappearing=ttl, disappearing_changed=True)
+
+
+class FakeMatrixAdapter(FakeAdapter):
+    """A Matrix account on a `FakeNetwork`: like `unimsg_matrix.MatrixAdapter`."""
+
+    idempotent_sends = True
+    # Synapse refuses events over 65,536 bytes of JSON; leave room for the envelope.
+    max_message_bytes = 60_000

@@ -8,6 +8,7 @@ from typing import Any
 import attrs
 
 from .._address import Address
+from .._capabilities import Feature
 from .._events import Event
 from .._exceptions import (
     ClosedError,
@@ -15,44 +16,18 @@ from .._exceptions import (
     NotSupportedError,
     UnregisteredRecipientError,
 )
-from .._types import Capabilities, MessageRef, RecipientResult, SendStatus
-from ._network import FakeNetwork, _Account, _Room
-
-_FULL = Capabilities(
-    markdown=True,
-    mentions=True,
-    replies=True,
-    reactions=True,
-    edits=True,
-    deletes=True,
-    typing=True,
-    receipts=True,
-    attachments=True,
-    directory_search=True,
-    create_conversation=True,
-    invites=True,
-    encryption=True,
-)
-_CAPS = {
-    "signal": attrs.evolve(_FULL, disappearing_messages=True),
-    # Synapse refuses events over 65,536 bytes of JSON; leave room for the envelope.
-    "matrix": attrs.evolve(_FULL, max_message_bytes=60_000, idempotent_sends=True),
-}
-MEGOLM = "m.megolm.v1.aes-sha2"
-
-
-def capabilities_of(network: str) -> Capabilities:
-    """What the real adapter of ``network`` supports (all features for others)."""
-    return _CAPS.get(network, _FULL)
+from .._types import MessageRef, RecipientResult, SendStatus
+from ._state import NetworkState, _Account, _Room
 
 
 class FakeBase:
-    def __init__(
-        self, network: FakeNetwork, account: _Account, capabilities: Capabilities | None = None
-    ) -> None:
+    features: frozenset[Feature] = frozenset({"markdown", "mentions", "replies", "redelivery"})
+    idempotent_sends = False
+    max_message_bytes: int | None = None
+
+    def __init__(self, network: NetworkState, account: _Account) -> None:
         self._net = network
         self._acc = account
-        self._caps = capabilities or capabilities_of(account.address.network)
         self._running = False
         self._index: dict[int, int] = {}
 
@@ -67,17 +42,11 @@ class FakeBase:
     def account(self) -> Address:
         return self._acc.address
 
-    @property
-    def capabilities(self) -> Capabilities:
-        return self._caps
-
     # -- helpers --------------------------------------------------------------
 
-    def _check(self, feature: str | None = None) -> None:
+    def _check(self) -> None:
         if not self._running:
             raise ClosedError(f"{self!r} is not running: open it with a Client")
-        if feature is not None and not getattr(self._caps, feature):
-            raise NotSupportedError(self.network, feature.replace("_", " "))
 
     def _own(self, address: Address) -> None:
         if address.network != self.network:

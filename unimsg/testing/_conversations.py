@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
 
 from .._address import Address
-from .._events import ConversationUpdated, EncryptionStateChanged, Membership, MembershipChanged
-from .._exceptions import NotFoundError, NotSupportedError, PermissionDeniedError
+from .._events import Membership, MembershipChanged
+from .._exceptions import NotFoundError, PermissionDeniedError
 from .._types import Conversation, EncryptionState, UserInfo
-from ._base import MEGOLM, FakeBase
-from ._network import _Account, _Room
+from ._base import FakeBase
+from ._state import MEGOLM, _Account, _Room
 
 
 class FakeConversations(FakeBase):
@@ -69,7 +68,7 @@ class FakeConversations(FakeBase):
         encrypted: bool,
         direct: bool,
     ) -> Conversation:
-        self._check("create_conversation")
+        self._check()
         for member in members:
             self._own(member)
             if self._net.find_account(member) is None:
@@ -93,31 +92,16 @@ class FakeConversations(FakeBase):
         )
         if not joins:
             room.invited.append(acc.address)
+            # The members see the invitation, and so does the invitee.
+            seen_by = [*self._members(room), (acc, room.address)]
             self._emit(
-                self._members(room),
-                MembershipChanged,
-                member=acc.address,
-                membership=Membership.INVITED,
+                seen_by, MembershipChanged, member=acc.address, membership=Membership.INVITED
             )
-            acc.post(self._membership_event(room, acc, Membership.INVITED))
             return
         room.members.append(acc.address)
-        self._emit(
-            self._members(room), MembershipChanged, member=acc.address, membership=Membership.JOINED
-        )
-
-    def _membership_event(self, room: _Room, acc: _Account, kind: Membership) -> MembershipChanged:
-        stamp, when = self._net.now()
-        return MembershipChanged(
-            network=self.network,
-            account=acc.address,
-            conversation=room.address,
-            sender=self.account,
-            id=f"member-{stamp}",
-            timestamp=when,
-            member=acc.address,
-            membership=kind,
-        )
+        # Everyone but the new member sees the join, the inviter included.
+        others = [(self._net.account(m), room.address) for m in room.members if m != acc.address]
+        self._emit(others, MembershipChanged, member=acc.address, membership=Membership.JOINED)
 
     def _members(self, room: _Room) -> list[tuple[_Account, Address]]:
         return [(self._net.account(m), room.address) for m in room.members if m != self.account]
@@ -151,7 +135,7 @@ class FakeConversations(FakeBase):
         )
 
     async def invite(self, conversation: Address, user: Address) -> None:
-        self._check("invites")
+        self._check()
         self._own(user)
         room = self._room(self._net.resolve(conversation))
         peer = self._net.find_account(user)
@@ -161,7 +145,7 @@ class FakeConversations(FakeBase):
             self._add(room, peer)
 
     async def find_users(self, query: str) -> Sequence[UserInfo]:
-        self._check("directory_search")
+        self._check()
         needle = query.casefold()
         return [
             UserInfo(address=a.address, display_name=a.display_name, registered=True)
@@ -202,42 +186,7 @@ class FakeConversations(FakeBase):
             changed=[p for p in others if p in acc.changed],
         )
 
-    async def set_disappearing(self, conversation: Address, ttl: timedelta | None) -> None:
-        self._check()
-        if not self._caps.disappearing_messages:
-            raise NotSupportedError(
-                self.network, "disappearing messages", "the network has no expiration timer"
-            )
-        self._own(conversation)
-        if conversation.is_group:
-            self._room(conversation).disappearing = ttl
-        else:
-            self._net.timers[frozenset((self.account, conversation))] = ttl
-        _, recipients = self._peers(conversation)
-        self._emit(recipients, ConversationUpdated, disappearing=ttl, disappearing_changed=True)
-
     async def trust(self, user: Address, fingerprint: str | None = None, /) -> None:
         self._check()
         self._own(user)
         self._net.verify(self.account, user)
-
-    def identity_changed(self, peer: Address) -> None:
-        """Tell this account that ``peer``'s identity changed (used by fault injection)."""
-        stamp, when = self._net.now()
-        self._acc.post(
-            EncryptionStateChanged(
-                network=self.network,
-                account=self.account,
-                conversation=peer,
-                sender=peer,
-                id=f"identity-{stamp}",
-                timestamp=when,
-                state=EncryptionState(
-                    encrypted=True,
-                    scheme="signal" if self.network == "signal" else MEGOLM,
-                    can_decrypt=True,
-                    changed=(peer,),
-                ),
-                member=peer,
-            )
-        )

@@ -26,8 +26,8 @@ from ._network import (
     LinkMode,
     Profile,
     TrustLevel,
-    safety_number,
 )
+from ._safety import safety_number
 from ._server import SocketServer, StdioStream, serve_stdio, serve_stream, serve_tcp, serve_unix
 
 __all__ = [

@@ -7,8 +7,8 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from ._methods import Call, method
-from ._network import Account, TrustLevel, safety_number
+from ._call import Call
+from ._network import Account, TrustLevel
 from ._params import (
     CAPTCHA_REJECTED_ERROR,
     RpcError,
@@ -17,6 +17,8 @@ from ._params import (
     null_pointer,
     user_error,
 )
+from ._safety import safety_number
+from ._send import send_expiration_update
 
 
 def _contact_json(c: Call, other: Account) -> dict[str, Any]:
@@ -55,7 +57,6 @@ def _contact_json(c: Call, other: Account) -> dict[str, Any]:
     }
 
 
-@method("listContacts")
 async def list_contacts(c: Call) -> Any:
     wanted = c.params.strings("recipient")
     if wanted is not None:
@@ -75,7 +76,6 @@ def _format_safety(digits: str) -> str:
     return " ".join(digits[i : i + 5] for i in range(0, 60, 5))
 
 
-@method("listIdentities")
 async def list_identities(c: Call) -> Any:
     only = c.params.string("number")
     rows = []
@@ -100,7 +100,6 @@ async def list_identities(c: Call) -> Any:
     return rows
 
 
-@method("trust")
 async def trust(c: Call) -> Any:
     text = c.params.string("recipient")
     if text is None:
@@ -132,7 +131,6 @@ async def trust(c: Call) -> Any:
     return {}
 
 
-@method("getUserStatus")
 async def get_user_status(c: Call) -> Any:
     rows: list[dict[str, Any]] = []
     for number in c.params.strings("recipient") or []:
@@ -157,7 +155,6 @@ async def get_user_status(c: Call) -> Any:
     return rows
 
 
-@method("updateProfile")
 async def update_profile(c: Call) -> Any:
     p = c.me.profile
     for key, attr in (
@@ -178,7 +175,6 @@ async def update_profile(c: Call) -> Any:
     return {}
 
 
-@method("updateContact")
 async def update_contact(c: Call) -> Any:
     text = c.params.string("recipient")
     if text is None:
@@ -202,8 +198,6 @@ async def update_contact(c: Call) -> Any:
             setattr(contact, attr, value)
     expiration = c.params.integer("expiration")
     if expiration is not None:
-        from ._send import send_expiration_update
-
         contact.expiration = expiration
         send_expiration_update(c, other, expiration)
     return {}
@@ -219,19 +213,16 @@ def _block(c: Call, blocked: bool) -> None:
         (c.me.blocked_groups.add if blocked else c.me.blocked_groups.discard)(group_id)
 
 
-@method("block")
 async def block(c: Call) -> Any:
     _block(c, True)
     return {}
 
 
-@method("unblock")
 async def unblock(c: Call) -> Any:
     _block(c, False)
     return {}
 
 
-@method("getAttachment")
 async def get_attachment(c: Call) -> Any:
     ident = c.params.string("id")
     if ident is None:
@@ -242,18 +233,15 @@ async def get_attachment(c: Call) -> Any:
     return {"data": base64.b64encode(data).decode()}
 
 
-@method("sendSyncRequest")
 async def send_sync_request(c: Call) -> Any:
     return {}
 
 
-@method("listDevices")
 async def list_devices(c: Call) -> Any:
     now = c.network.now_ms()
     return [{"id": c.me.device_id, "name": None, "createdTimestamp": now, "lastSeenTimestamp": now}]
 
 
-@method("submitRateLimitChallenge")
 async def submit_rate_limit_challenge(c: Call) -> Any:
     faults = c.network.faults
     token = c.params.string("challenge")

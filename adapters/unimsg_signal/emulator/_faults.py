@@ -120,6 +120,18 @@ class Faults:
         """Close every client connection (sockets, stdio excepted, HTTP and SSE)."""
         self._network.drop_connections()
 
+    def garbled_envelope(self, account: str | Account, payload: Any) -> None:
+        """Hand ``payload`` as is to ``account``'s receiver (which must be attached).
+
+        For malformed input no real signal-cli writes; ``account`` is added to
+        a dict payload as in a ``receive`` notification.
+        """
+        target = self._network.account(account)
+        sink = self._network.receiver(target)
+        if sink is None:
+            raise RuntimeError(f"{target.number} is not receiving")
+        sink({**payload, "account": target.number} if isinstance(payload, dict) else payload)
+
     def change_identity(self, account: str | Account) -> bytes:
         """Alias of :meth:`EmulatedNetwork.change_identity`."""
         return self._network.change_identity(account)

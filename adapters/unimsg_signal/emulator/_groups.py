@@ -11,7 +11,7 @@ from collections.abc import Collection
 from typing import Any
 
 from . import _envelopes as env
-from ._methods import Call, method
+from ._call import Call
 from ._network import Account, Group, LinkMode
 from ._params import decode_group_id, user_error
 from ._send import deliver_one
@@ -55,7 +55,6 @@ def group_json(c: Call, g: Group) -> dict[str, Any]:
     }
 
 
-@method("listGroups")
 async def list_groups(c: Call) -> Any:
     wanted = {decode_group_id(g) for g in c.params.strings("groupId") or []}
     return [
@@ -87,7 +86,6 @@ def _accounts(c: Call, name: str) -> list[Account]:
     return out
 
 
-@method("updateGroup")
 async def update_group(c: Call) -> Any:
     gid = c.params.string("groupId")
     created = gid is None
@@ -161,7 +159,6 @@ async def update_group(c: Call) -> Any:
     return out
 
 
-@method("quitGroup")
 async def quit_group(c: Call) -> Any:
     gid = c.params.string("groupId")
     group_id = decode_group_id(gid or "")
@@ -188,7 +185,6 @@ async def quit_group(c: Call) -> Any:
     return result
 
 
-@method("joinGroup")
 async def join_group(c: Call) -> Any:
     uri = c.params.string("uri") or ""
     group = c.network.group_by_link(uri)

@@ -1,86 +1,54 @@
-"""Method registry, account selection, and the account/receive methods.
+"""The emulator's method table, account selection, and dispatch.
 
 Selection follows ``SignalJsonRpcCommandHandler``: in multi-account mode a
 per-account method takes ``account`` (number or ACI, removed before the
 method runs), falls back to the only account, or fails with ``-32602``.
-Sending methods live in :mod:`._send`, group methods in :mod:`._groups`,
-the other per-account methods in :mod:`._accounts`.
+The implementations live in :mod:`._receiving` (daemon-level and receive),
+:mod:`._send`, :mod:`._groups` and :mod:`._accounts`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-import anyio
-import attrs
-
+from . import _accounts, _groups, _receiving, _send
+from ._call import Call, Method
 from ._network import Account
-from ._params import (
-    INVALID_PARAMS,
-    INVALID_REQUEST,
-    METHOD_NOT_FOUND,
-    Params,
-    RpcError,
-    check_recipient,
-    null_pointer,
-    user_error,
-)
+from ._params import INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND, Params, RpcError
 
 if TYPE_CHECKING:
-    from ._daemon import Daemon
-    from ._network import EmulatedNetwork
     from ._rpc import Session
 
-
-@attrs.define
-class Call:
-    """Everything a method implementation sees."""
-
-    session: Session
-    account: Account | None
-    params: Params
-    raw: Any
-
-    @property
-    def daemon(self) -> Daemon:
-        return self.session.daemon
-
-    @property
-    def network(self) -> EmulatedNetwork:
-        return self.session.daemon.network
-
-    @property
-    def me(self) -> Account:
-        assert self.account is not None
-        return self.account
-
-    def resolve(self, text: str) -> Account | None:
-        return self.network.find(check_recipient(text))
-
-
-Impl = Callable[[Call], Awaitable[Any]]
-
-
-@attrs.frozen
-class Method:
-    impl: Impl
-    single: bool = True  # JsonRpcSingleCommand: acts on one account
-    multi: bool = False  # JsonRpcMultiCommand: acts on the whole daemon
-    socket_only: bool = False  # missing from the HTTP command table
-    strict: tuple[str, ...] | None = None  # typed params record: unknown keys fail
-    any_params: bool = False  # params may be an array
-
-
-METHODS: dict[str, Method] = {}
-
-
-def method(name: str, **options: Any) -> Callable[[Impl], Impl]:
-    def register(impl: Impl) -> Impl:
-        METHODS[name] = Method(impl, **options)
-        return impl
-
-    return register
+METHODS: dict[str, Method] = {
+    "version": Method(_receiving.version, multi=True),
+    "listAccounts": Method(_receiving.list_accounts, single=False, multi=True),
+    "subscribeReceive": Method(_receiving.subscribe_receive, multi=True, socket_only=True),
+    "unsubscribeReceive": Method(
+        _receiving.unsubscribe_receive, multi=True, socket_only=True, any_params=True
+    ),
+    "receive": Method(_receiving.receive, strict=("timeout", "maxMessages")),
+    "listContacts": Method(_accounts.list_contacts),
+    "listIdentities": Method(_accounts.list_identities),
+    "trust": Method(_accounts.trust),
+    "getUserStatus": Method(_accounts.get_user_status),
+    "updateProfile": Method(_accounts.update_profile),
+    "updateContact": Method(_accounts.update_contact),
+    "block": Method(_accounts.block),
+    "unblock": Method(_accounts.unblock),
+    "getAttachment": Method(_accounts.get_attachment),
+    "sendSyncRequest": Method(_accounts.send_sync_request),
+    "listDevices": Method(_accounts.list_devices),
+    "submitRateLimitChallenge": Method(_accounts.submit_rate_limit_challenge),
+    "listGroups": Method(_groups.list_groups),
+    "updateGroup": Method(_groups.update_group),
+    "quitGroup": Method(_groups.quit_group),
+    "joinGroup": Method(_groups.join_group),
+    "send": Method(_send.send),
+    "sendReaction": Method(_send.send_reaction),
+    "remoteDelete": Method(_send.remote_delete),
+    "sendTyping": Method(_send.send_typing),
+    "sendReceipt": Method(_send.send_receipt),
+}
 
 
 def _account_param(session: Session, params: Any) -> Account | None:
@@ -134,98 +102,3 @@ async def call(session: Session, name: str, params: Any) -> Any:
     return await spec.impl(
         Call(session, account, Params(params if isinstance(params, dict) else {}), raw)
     )
-
-
-# -- daemon-level methods -------------------------------------------------------------
-
-
-@method("version", multi=True)
-async def version(c: Call) -> Any:
-    return {"version": c.daemon.version}
-
-
-@method("listAccounts", single=False, multi=True)
-async def list_accounts(c: Call) -> Any:
-    return [{"number": a.number} for a in c.daemon.accounts]
-
-
-@method("subscribeReceive", multi=True, socket_only=True)
-async def subscribe_receive(c: Call) -> Any:
-    accounts = [c.account] if c.account is not None else list(c.daemon.accounts)
-    return c.session.subscribe(accounts, wrapped=True)
-
-
-@method("unsubscribeReceive", multi=True, socket_only=True, any_params=True)
-async def unsubscribe_receive(c: Call) -> Any:
-    raw = c.raw
-    sid: int | None = None
-    if isinstance(raw, list):
-        sid = _as_int(raw[0] if raw else None)
-    elif isinstance(raw, dict):
-        if raw.get("subscription") is None:
-            raise null_pointer()
-        sid = _as_int(raw["subscription"])
-    if sid is None:
-        if c.account is None:
-            raise user_error("Missing subscription parameter with subscription id")
-        c.session.unsubscribe_account(c.account)
-        return {}
-    if not c.session.unsubscribe(sid):
-        raise user_error("Unknown subscription id")
-    return {}
-
-
-def _as_int(value: Any) -> int:
-    """Jackson's ``asInt``: numbers truncate, numeric text parses, the rest is 0."""
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, (int, float)):
-        return int(value)
-    try:
-        return int(str(value))
-    except ValueError:
-        return 0
-
-
-@method("receive", strict=("timeout", "maxMessages"))
-async def receive(c: Call) -> Any:
-    timeout = c.params.get("timeout")
-    timeout = 3.0 if timeout is None else float(timeout)
-    max_messages = c.params.get("maxMessages")
-    limit = None if max_messages is None or max_messages < 0 else int(max_messages)
-    if c.daemon.is_receiving(c.me):
-        raise user_error("Receive command cannot be used if messages are already being received.")
-    from ._daemon import Subscriber
-
-    collected: list[Any] = []
-    arrived = anyio.Event()
-
-    def deliver(payload: Any) -> None:
-        nonlocal arrived
-        collected.append(payload)
-        arrived.set()
-        if limit is not None and len(collected) >= limit:
-            # Stop taking messages off the server at once; the rest stays queued.
-            c.daemon.remove_handler(c.me, subscriber)
-
-    subscriber = Subscriber(deliver)
-    seen = 0
-    try:
-        c.daemon.add_handler(c.me, subscriber)
-        while limit is None or len(collected) < limit:
-            if len(collected) > seen:
-                seen = len(collected)
-                continue
-            arrived = anyio.Event()
-            with anyio.move_on_after(timeout if timeout >= 0 else None):
-                await arrived.wait()
-            if len(collected) == seen:
-                break
-    finally:
-        c.daemon.remove_handler(c.me, subscriber)
-    return collected
-
-
-from . import _accounts as _accounts  # noqa: E402  (these modules register methods)
-from . import _groups as _groups  # noqa: E402
-from . import _send as _send  # noqa: E402

@@ -9,7 +9,6 @@ envelope JSON only when a device takes it out of its mailbox.
 from __future__ import annotations
 
 import base64
-import hashlib
 import os
 import secrets
 import time
@@ -131,21 +130,6 @@ class Group:
     @property
     def id_urlsafe(self) -> str:
         return base64.urlsafe_b64encode(base64.b64decode(self.id)).decode().rstrip("=")
-
-
-def _fingerprint_digits(key: bytes, aci: str) -> str:
-    digest = hashlib.sha512(key + aci.encode()).digest()
-    return "".join(
-        f"{int.from_bytes(digest[i : i + 5], 'big') % 100000:05d}" for i in range(0, 30, 5)
-    )
-
-
-def safety_number(a: Account, b: Account) -> str:
-    """The 60-digit safety number of two accounts, same from both sides."""
-    halves = sorted(
-        [_fingerprint_digits(a.identity_key, a.aci), _fingerprint_digits(b.identity_key, b.aci)]
-    )
-    return "".join(halves)
 
 
 class EmulatedNetwork:
@@ -310,7 +294,10 @@ class EmulatedNetwork:
         self._sinks.pop(self.account(ident).number, None)
 
     def is_attached(self, ident: str | Account) -> bool:
-        return self.account(ident).number in self._sinks
+        return self.receiver(ident) is not None
+
+    def receiver(self, ident: str | Account) -> Sink | None:
+        return self._sinks.get(self.account(ident).number)
 
     def take_pending(self, ident: str | Account) -> list[JsonObject]:
         """Receive everything queued for an unattached account, as payload objects."""

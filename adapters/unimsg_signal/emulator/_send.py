@@ -21,8 +21,8 @@ from typing import Any
 import attrs
 
 from . import _envelopes as env
+from ._call import Call
 from ._faults import Failure
-from ._methods import Call, method
 from ._network import Account, Group, TrustLevel
 from ._params import (
     RATELIMIT_ERROR,
@@ -237,7 +237,6 @@ def _attachment(c: Call, spec: str) -> env.Attachment:
     return env.Attachment(ident, mime, filename, len(data), c.network.now_ms())
 
 
-@method("send")
 async def send(c: Call) -> Any:
     found = targets(c)
     if c.params.boolean("endSession"):
@@ -300,7 +299,6 @@ async def send(c: Call) -> Any:
     return outcome(ts, fan_out(c, found, ts, content_for))
 
 
-@method("sendReaction")
 async def send_reaction(c: Call) -> Any:
     found = targets(c)
     emoji = c.params.string("emoji") or ""
@@ -329,7 +327,6 @@ async def send_reaction(c: Call) -> Any:
     return outcome(ts, fan_out(c, found, ts, content_for))
 
 
-@method("remoteDelete")
 async def remote_delete(c: Call) -> Any:
     found = targets(c)
     target_ts = c.params.long("targetTimestamp")
@@ -346,7 +343,6 @@ async def remote_delete(c: Call) -> Any:
     return outcome(ts, fan_out(c, found, ts, content_for))
 
 
-@method("sendTyping")
 async def send_typing(c: Call) -> Any:
     found = targets(c, usernames=False, note_to_self=False)
     started = not c.params.boolean("stop")
@@ -358,7 +354,6 @@ async def send_typing(c: Call) -> Any:
     return outcome(ts, fan_out(c, found, ts, content_for))
 
 
-@method("sendReceipt")
 async def send_receipt(c: Call) -> Any:
     text = c.params.string("recipient")
     if text is None:
