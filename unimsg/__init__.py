@@ -84,7 +84,7 @@ if TYPE_CHECKING:
     from ._relay import Relay
     from ._router import Contact, Route
     from ._sqlite import SqliteStore
-    from ._store import MemoryStore, OutboxEntry, Store
+    from ._store import LeaseInfo, MemoryStore, OutboxEntry, Store
     from ._types import (
         Attachment,
         Capabilities,
@@ -140,6 +140,7 @@ __all__ = [
     "InvalidAddressError",
     "InvalidArgumentError",
     "InvalidContentError",
+    "LeaseInfo",
     "Membership",
     "MembershipChanged",
     "MemoryStore",
@@ -298,6 +299,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "_postgres": ("PostgresStore",),
     "_sqlite": ("SqliteStore",),
     "_store": (
+        "LeaseInfo",
         "MemoryStore",
         "OutboxEntry",
         "Store",

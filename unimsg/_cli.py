@@ -81,6 +81,32 @@ async def _conversations(args: argparse.Namespace) -> None:
             print(json.dumps(_plain(conversation), ensure_ascii=False))
 
 
+async def _status(args: argparse.Namespace) -> None:
+    from ._config import load_config
+    from ._sqlite import SqliteStore
+
+    config = load_config(args.config)
+    if config.store is None:
+        print(json.dumps({"store": None, "note": "no [client] store: memory only, per process"}))
+        return
+    store = config.store if not isinstance(config.store, Path) else SqliteStore(config.store)
+    await store.open()
+    try:
+        status = {
+            "store": repr(store),
+            "outbox_depth": await store.outbox_size(),
+            # The holder of each reader lease is the active process; the others stand by.
+            "readers": [
+                {"lease": i.name, "active": i.holder, "age": round(i.age, 1),
+                 "expires_in": round(i.left, 1)}
+                for i in await store.leases()
+            ],
+        }  # fmt: skip
+    finally:
+        await store.close()
+    print(json.dumps(status, ensure_ascii=False))
+
+
 async def _demo(args: argparse.Namespace) -> None:
     from ._demo import run_demo
 
@@ -111,6 +137,10 @@ def build_parser() -> argparse.ArgumentParser:
     listen.add_argument("--config", help=config_help)
     conversations = sub.add_parser("conversations", help="list conversations as JSON lines")
     conversations.add_argument("--config", help=config_help)
+    status = sub.add_parser(
+        "status", help="the shared store: outbox depth, and which process reads each account"
+    )
+    status.add_argument("--config", help=config_help)
     sub.add_parser("adapters", help="list installed adapters")
     return parser
 
@@ -122,6 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "send": _send,
         "listen": _listen,
         "conversations": _conversations,
+        "status": _status,
     }
     try:
         if args.command == "adapters":

@@ -36,7 +36,7 @@ from ._exceptions import (
     UnimsgError,
 )
 from ._postgres_schema import CLAIM, LEASE, SCHEMA_VERSION, upgrade
-from ._store import OutboxEntry
+from ._store import LeaseInfo, OutboxEntry
 from ._types import MessageRef
 
 if TYPE_CHECKING:
@@ -278,6 +278,16 @@ class PostgresStore:
 
     async def lease(self, name: str, holder: str, ttl: float) -> bool:
         return bool(await self._execute(LEASE, (name, holder, ttl)))
+
+    async def leases(self) -> list[LeaseInfo]:
+        rows = await self._execute(
+            "SELECT name, holder, extract(epoch FROM now() - since),"
+            " extract(epoch FROM until - now()) FROM leases WHERE until > now() ORDER BY name"
+        )
+        return [
+            LeaseInfo(name=n, holder=h, age=float(age), left=float(left))
+            for n, h, age, left in rows
+        ]
 
     async def lease_release(self, name: str, holder: str) -> None:
         await self._execute("DELETE FROM leases WHERE name = %s AND holder = %s", (name, holder))

@@ -39,7 +39,10 @@ MIGRATIONS: tuple[str, ...] = (
     """,
     """
     ALTER TABLE outbox ADD COLUMN claimed_by TEXT, ADD COLUMN claimed_until TIMESTAMPTZ;
-    CREATE TABLE leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, until TIMESTAMPTZ NOT NULL);
+    CREATE TABLE leases (
+        name TEXT PRIMARY KEY, holder TEXT NOT NULL,
+        since TIMESTAMPTZ NOT NULL, until TIMESTAMPTZ NOT NULL
+    );
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -68,8 +71,10 @@ FROM locked WHERE o.seq = locked.seq
 RETURNING o.seq, o.key, o.lane, o.payload, locked.claimed_by IS NOT NULL
 """
 LEASE = """
-INSERT INTO leases (name, holder, until) VALUES (%s, %s, now() + make_interval(secs => %s))
-ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, until = excluded.until
+INSERT INTO leases (name, holder, since, until)
+VALUES (%s, %s, now(), now() + make_interval(secs => %s))
+ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, until = excluded.until,
+    since = CASE WHEN leases.holder = excluded.holder THEN leases.since ELSE excluded.since END
 WHERE leases.holder = excluded.holder OR leases.until < now()
 RETURNING 1
 """

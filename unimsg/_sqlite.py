@@ -25,7 +25,7 @@ import anyio.to_thread
 
 from ._address import Address
 from ._exceptions import ClosedError, StoreVersionError
-from ._store import OutboxEntry
+from ._store import LeaseInfo, OutboxEntry
 from ._types import MessageRef
 
 if TYPE_CHECKING:
@@ -75,7 +75,8 @@ def _migrate_2(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE outbox ADD COLUMN claimed_by TEXT")
     db.execute("ALTER TABLE outbox ADD COLUMN claimed_until REAL")
     db.execute(
-        "CREATE TABLE leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, until REAL NOT NULL)"
+        "CREATE TABLE leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL,"
+        " since REAL NOT NULL, until REAL NOT NULL)"
     )
 
 
@@ -274,14 +275,30 @@ class SqliteStore:
         def take(db: sqlite3.Connection) -> bool:
             now = time.time()
             cursor = db.execute(
-                "INSERT INTO leases (name, holder, until) VALUES (?, ?, ?)"
+                "INSERT INTO leases (name, holder, since, until) VALUES (?, ?, ?, ?)"
                 " ON CONFLICT (name) DO UPDATE SET holder = excluded.holder,"
-                " until = excluded.until WHERE leases.holder = excluded.holder OR leases.until < ?",
-                (name, holder, now + ttl, now),
+                " since = CASE WHEN leases.holder = excluded.holder THEN leases.since"
+                " ELSE excluded.since END, until = excluded.until"
+                " WHERE leases.holder = excluded.holder OR leases.until < ?",
+                (name, holder, now, now + ttl, now),
             )
             return cursor.rowcount == 1
 
         return await self._call(take)
+
+    async def leases(self) -> list[LeaseInfo]:
+        def query(db: sqlite3.Connection) -> list[LeaseInfo]:
+            now = time.time()
+            rows = db.execute(
+                "SELECT name, holder, since, until FROM leases WHERE until > ? ORDER BY name",
+                (now,),
+            ).fetchall()
+            return [
+                LeaseInfo(name=n, holder=h, age=now - since, left=until - now)
+                for n, h, since, until in rows
+            ]
+
+        return await self._call(query)
 
     async def lease_release(self, name: str, holder: str) -> None:
         await self._call(

@@ -21,7 +21,7 @@ import attrs
 
 from ._types import MessageRef
 
-__all__ = ["MemoryStore", "OutboxEntry", "Store"]
+__all__ = ["LeaseInfo", "MemoryStore", "OutboxEntry", "Store"]
 
 
 @attrs.frozen(kw_only=True)
@@ -33,6 +33,18 @@ class OutboxEntry:
     payload: str
     #: Claimed before by a worker that never finished it: its send may have gone out.
     taken_over: bool = False
+
+
+@attrs.frozen(kw_only=True)
+class LeaseInfo:
+    """Who holds a live lease: its ``holder``, for how long (``age``) and how much is left."""
+
+    name: str
+    holder: str
+    #: Seconds since this holder took it.
+    age: float
+    #: Seconds until it expires unless renewed.
+    left: float
 
 
 @runtime_checkable
@@ -113,6 +125,10 @@ class Store(Protocol):
         """Give up the lease if ``holder`` holds it, so that a standby takes it at once."""
         ...
 
+    async def leases(self) -> list[LeaseInfo]:
+        """The live leases, by name."""
+        ...
+
     async def relay_record(self, relay: str, origin: MessageRef, copy: MessageRef) -> None:
         """Remember that ``copy`` is relay ``relay``'s copy of ``origin`` (first pair wins)."""
         ...
@@ -135,9 +151,9 @@ class MemoryStore:
         self._seen: dict[str, None] = {}
         self._values: dict[str, str] = {}
         self._outbox: dict[str, OutboxEntry] = {}
-        # key -> (worker, claimed until); lease name -> (holder, until).
+        # key -> (worker, claimed until); lease name -> (holder, until, since).
         self._claims: dict[str, tuple[str, float]] = {}
-        self._leases: dict[str, tuple[str, float]] = {}
+        self._leases: dict[str, tuple[str, float, float]] = {}
         self._copies: dict[tuple[str, str, str], MessageRef] = {}
         self._origins: dict[tuple[str, str, str], MessageRef] = {}
         self._limit = limit
@@ -217,12 +233,21 @@ class MemoryStore:
         current = self._leases.get(name)
         if current is not None and current[0] != holder and current[1] > now:
             return False
-        self._leases[name] = (holder, now + ttl)
+        since = current[2] if current is not None and current[0] == holder else now
+        self._leases[name] = (holder, now + ttl, since)
         return True
 
     async def lease_release(self, name: str, holder: str) -> None:
-        if self._leases.get(name, ("", 0.0))[0] == holder:
+        if self._leases.get(name, ("", 0.0, 0.0))[0] == holder:
             del self._leases[name]
+
+    async def leases(self) -> list[LeaseInfo]:
+        now = time.monotonic()
+        return [
+            LeaseInfo(name=name, holder=holder, age=now - since, left=until - now)
+            for name, (holder, until, since) in sorted(self._leases.items())
+            if until > now
+        ]
 
     async def relay_record(self, relay: str, origin: MessageRef, copy: MessageRef) -> None:
         at_origin = (relay, str(origin.conversation), origin.id)

@@ -151,7 +151,11 @@ class StoreContract:
             assert not await store.lease("reader:x", "b", 0.2)
             assert await store.lease("reader:x", "a", 0.2)  # renewal
             assert await store.lease("reader:y", "b", 0.2)  # another lease
+            held = await store.leases()
+            assert [(i.name, i.holder) for i in held] == [("reader:x", "a"), ("reader:y", "b")]
+            assert all(0 <= i.age < 5 and 0 < i.left <= 0.2 for i in held)
             await anyio.sleep(0.3)
+            assert await store.leases() == []
             assert await store.lease("reader:x", "b", 30)
             assert not await store.lease("reader:x", "a", 30)
             await store.lease_release("reader:x", "a")  # not a's: no effect

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -119,3 +120,29 @@ async def test_a_closed_store_says_so(postgres_url: str) -> None:
     store = PostgresStore(postgres_url)
     with pytest.raises(unimsg.ClosedError, match="not open"):
         await store.get("x")
+
+
+async def test_the_cli_says_which_process_reads_and_the_outbox_depth(
+    postgres_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    import anyio.to_thread
+
+    from unimsg._cli import main
+
+    async with PostgresStore(postgres_url) as store:
+        await store.outbox_add(OutboxEntry(key="k", lane="l", payload="p"))
+        assert await store.lease("reader:signal:+15550000001", "host-a:41:x", 30)
+    config = tmp_path / "unimsg.toml"
+    config.write_text(
+        '[[adapters]]\ntype = "fake"\naccount = "signal:+15550000001"\n'
+        f'[client]\nstore = "{postgres_url}"\n'
+    )
+    # The CLI runs its own event loop: from a worker thread, as from a shell.
+    assert await anyio.to_thread.run_sync(main, ["status", "--config", str(config)]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["outbox_depth"] == 1
+    [reader] = status["readers"]
+    assert reader["lease"] == "reader:signal:+15550000001"
+    assert reader["active"] == "host-a:41:x" and 0 < reader["expires_in"] <= 30
