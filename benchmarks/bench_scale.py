@@ -115,6 +115,8 @@ async def matrix_first_sync(job: dict[str, Any]) -> dict[str, float]:
             access_token=user["access_token"],
             device_id=user["device_id"],
             store_path=store,
+            # Compared with raw matrix-nio, which has no cross-signing: like for like.
+            cross_signing=False,
         )
         async with unimsg.Client(adapter) as client:
             seconds, grown = time.perf_counter() - start, rss_bytes() - before

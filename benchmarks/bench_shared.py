@@ -153,7 +153,7 @@ def main() -> None:
     parser.add_argument("--lease", type=float, default=2.0)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
-    info = json.loads((ROOT / ".cache" / "postgres" / args.name / "instance.json").read_text())
+    info = json.loads((ROOT / ".postgres" / args.name / "instance.json").read_text())
     os.environ["PGPASSWORD"] = Path(info["password_file"]).read_text().strip()
     url = info["url"]
     rows = []

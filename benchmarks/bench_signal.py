@@ -13,6 +13,8 @@ round by round. pysignalclijsonrpc only speaks HTTP and is synchronous.
 from __future__ import annotations
 
 import argparse
+import asyncio
+import http.client
 import json
 import socket
 import subprocess
@@ -104,20 +106,19 @@ async def timed(send: Callable[[int], Awaitable[None]], n: int, in_flight: int) 
 
 
 async def raw_tcp(port: int, n: int, _: int) -> Measured:
-    stream = await anyio.connect_tcp("127.0.0.1", port)
-    buffer = b""
-    async with stream:
+    """The leanest lock-step loop: plain asyncio streams, one line out, one line in."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
 
         async def send(i: int) -> None:
-            nonlocal buffer
             request = {"jsonrpc": "2.0", "id": i, "method": "send", "params": _params(i)}
-            await stream.send(json.dumps(request).encode() + b"\n")
-            while b"\n" not in buffer:
-                buffer += await stream.receive()
-            line, _, buffer = buffer.partition(b"\n")
+            writer.write(json.dumps(request).encode() + b"\n")
+            line = await reader.readline()
             assert b'"result"' in line, line
 
         return await timed(send, n, 1)
+    finally:
+        writer.close()
 
 
 async def raw_http(port: int, n: int, in_flight: int) -> Measured:
@@ -157,6 +158,27 @@ def pysignal(port: int, n: int) -> Measured:
     return n / (time.perf_counter() - wall), (time.process_time() - cpu) / n * 1e6
 
 
+def plain_http(port: int, n: int) -> Measured:
+    """A plain keep-alive ``http.client`` loop: one connection, one request at a time."""
+    connection = http.client.HTTPConnection("127.0.0.1", port)
+    headers = {"Content-Type": "application/json"}
+
+    def send(i: int) -> None:
+        request = {"jsonrpc": "2.0", "id": i, "method": "send", "params": _params(i)}
+        connection.request("POST", "/api/v1/rpc", json.dumps(request).encode(), headers)
+        assert "result" in json.loads(connection.getresponse().read())
+
+    try:
+        for i in range(-WARM_UP, 0):
+            send(i)
+        wall, cpu = time.perf_counter(), time.process_time()
+        for i in range(n):
+            send(i)
+        return n / (time.perf_counter() - wall), (time.process_time() - cpu) / n * 1e6
+    finally:
+        connection.close()
+
+
 def async_runner(func: Callable[..., Awaitable[Measured]], *args: Any) -> Callable[[], Measured]:
     return lambda: anyio.run(func, *args)
 
@@ -177,6 +199,7 @@ def main() -> None:
             "unimsg, TCP": async_runner(unimsg_send, tcp_url, n, 1),
             f"unimsg, TCP, {lanes} in flight": async_runner(unimsg_send, tcp_url, n, lanes),
             "raw JSON-RPC loop, HTTP": async_runner(raw_http, http, n, 1),
+            "plain http.client loop, HTTP": lambda: plain_http(http, n),
             f"raw httpx, HTTP, {lanes} in flight": async_runner(raw_http, http, n, lanes),
             "unimsg, HTTP": async_runner(unimsg_send, http_url, n, 1),
             f"unimsg, HTTP, {lanes} in flight": async_runner(unimsg_send, http_url, n, lanes),
@@ -214,9 +237,13 @@ def main() -> None:
 
     ratios = {
         "unimsg / raw, TCP": rate("unimsg, TCP") / rate("raw JSON-RPC loop, TCP"),
-        "unimsg / raw, HTTP": rate("unimsg, HTTP") / rate("raw JSON-RPC loop, HTTP"),
+        "unimsg / raw httpx, HTTP": rate("unimsg, HTTP") / rate("raw JSON-RPC loop, HTTP"),
+        "unimsg / plain http.client, HTTP": rate("unimsg, HTTP")
+        / rate("plain http.client loop, HTTP"),
         "client CPU unimsg / raw, TCP": cpu("unimsg, TCP") / cpu("raw JSON-RPC loop, TCP"),
-        "client CPU unimsg / raw, HTTP": cpu("unimsg, HTTP") / cpu("raw JSON-RPC loop, HTTP"),
+        "client CPU unimsg / raw httpx, HTTP": cpu("unimsg, HTTP") / cpu("raw JSON-RPC loop, HTTP"),
+        "client CPU unimsg / plain http.client, HTTP": cpu("unimsg, HTTP")
+        / cpu("plain http.client loop, HTTP"),
         f"unimsg HTTP {lanes} in flight / sequential": rate(f"unimsg, HTTP, {lanes} in flight")
         / rate("unimsg, HTTP"),
         f"unimsg TCP {lanes} in flight / sequential": rate(f"unimsg, TCP, {lanes} in flight")

@@ -36,21 +36,40 @@ MODULES = ["unimsg", "unimsg.testing", "unimsg_signal", "unimsg_matrix", "nio"]
 _LINE = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \|\s*(\S+)")
 
 
-def import_run(module: str) -> tuple[float, dict[str, float]]:
-    """Cumulative ms of ``module`` and each imported module's own ms, in a fresh interpreter."""
+def import_run(module: str, code: str | None = None) -> tuple[float, dict[str, float]]:
+    """Cumulative ms of ``module`` and each imported module's own ms, in a fresh interpreter
+    running ``code`` (``import module`` unless given)."""
     out = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", f"import {module}"],
+        [sys.executable, "-X", "importtime", "-c", code or f"import {module}"],
         capture_output=True,
         text=True,
         check=True,
     ).stderr
     total, own = float("nan"), {}
     for line in out.splitlines():
-        if m := _LINE.match(line):
+        if line.endswith("| anyio") and code is not None:
+            # Everything before is the code's own ``import attrs, anyio``: not ours.
+            own.clear()
+        elif m := _LINE.match(line):
             own[m.group(3)] = int(m.group(1)) / 1000
             if m.group(3) == module:
                 total = int(m.group(2)) / 1000
     return total, own
+
+
+_OVER = (
+    "import time, attrs, anyio; start = time.process_time(); from unimsg import Client; "
+    "print((time.process_time() - start) * 1000)"
+)
+
+
+def own_over_deps_ms() -> float:
+    """CPU ms of ``from unimsg import Client`` in a fresh interpreter that has already
+    imported attrs and anyio: what unimsg's own modules (and what only they pull in) cost."""
+    out = subprocess.run(
+        [sys.executable, "-c", _OVER], capture_output=True, text=True, check=True
+    ).stdout
+    return float(out)
 
 
 def breakdown(runs: list[dict[str, float]], top: int = 12) -> dict[str, float]:
@@ -112,6 +131,8 @@ def matrix_ready_ms(server: dict[str, Any], user: dict[str, str]) -> float:
                 access_token=device["access_token"],
                 device_id=device["device_id"],
                 store_path=Path(store),
+                # Compared with raw matrix-nio, which has no cross-signing: like for like.
+                cross_signing=False,
             )
             start = time.perf_counter()
             async with Client(adapter):
@@ -133,8 +154,14 @@ def main() -> None:
         runs = [import_run(module) for _ in range(args.repeat)]
         imports[module] = median([total for total, _ in runs])
         fastest[module] = min(total for total, _ in runs)
-        if module == "unimsg":
-            own_runs = [own for _, own in runs]
+    over = [own_over_deps_ms() for _ in range(max(args.repeat, 5))]
+    # Where `from unimsg import Client` spends its time, attrs and anyio already loaded.
+    code = "import attrs, anyio; from unimsg import Client"
+    own_runs = [import_run("unimsg", code)[1] for _ in range(args.repeat)]
+    deps = {"attrs", "attr", "anyio", "typing_extensions", "sniffio", "idna"}
+    own_runs = [
+        {name: ms for name, ms in run.items() if name.split(".")[0] not in deps} for run in own_runs
+    ]
     ready = {"fake": median([anyio.run(fake_ready_ms) for _ in range(args.repeat)])}
 
     from bench_signal import emulator
@@ -159,11 +186,16 @@ def main() -> None:
         f"start-up, median of {args.repeat}",
         [
             *[(f"import {m}", ms, fastest[m]) for m, ms in imports.items()],
+            ("from unimsg import Client, over attrs+anyio (CPU)", median(over), min(over)),
             *[(f"Client ready: {k}", ms, "") for k, ms in ready.items()],
         ],
         ["what", "ms", "fastest ms"],
     )
-    table("import unimsg: own time by module (fastest run)", list(parts.items()), ["module", "ms"])
+    table(
+        "from unimsg import Client after attrs, anyio: own time by module (fastest run)",
+        list(parts.items()),
+        ["module", "ms"],
+    )
     print(f"  import unimsg pulls in nio: {nio}")
     write(
         "startup",
@@ -172,6 +204,7 @@ def main() -> None:
             "import_ms": imports,
             "import_fastest_ms": fastest,
             "import_unimsg_breakdown_ms": parts,
+            "client_over_attrs_anyio_cpu_ms": {"median": median(over), "fastest": min(over)},
             "ready_ms": ready,
             "imports_nio": nio,
         },

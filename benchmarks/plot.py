@@ -160,7 +160,12 @@ def startup(data: dict[str, Any]) -> Figure:
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.4))
     bars(left, {f"import {k}": v for k, v in data["import_ms"].items()}, "import", "ms")
     left.axvline(50, color="red", linewidth=1, linestyle="--")
-    bars(right, data["import_unimsg_breakdown_ms"], "import unimsg: own time by module", "ms")
+    bars(
+        right,
+        data["import_unimsg_breakdown_ms"],
+        "from unimsg import Client: own time by module",
+        "ms",
+    )
     fig.tight_layout()
     return fig
 

@@ -8,7 +8,8 @@ other's timings side by side), each printing its table and writing
 ``benchmarks/results/``, the figures docs/performance.md is built from.
 ``--quick`` uses tiny sizes and one repetition to show that every script
 still runs; its figures mean nothing, so it writes into a temporary
-directory unless ``--out`` says otherwise. The Matrix parts skip themselves
+directory unless ``--out`` says otherwise. At the end it prints the goals
+table (``summary.py``): each goal's ratio, all taken in this run. The Matrix parts skip themselves
 when the relaxed Synapse is not running. ``benchmarks/plot.py`` draws the
 figures from the JSON.
 """
@@ -21,6 +22,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import table
+from summary import summarise
 
 HERE = Path(__file__).resolve().parent
 
@@ -65,6 +70,8 @@ def main() -> None:
             failed.append(name)
         print(f"== {name}: {time.monotonic() - start:.0f} s", flush=True)
     print(f"results in {out}")
+    goals = summarise(out)
+    table("goals, each measured in one run", goals, ["measure", "now", "goal", ""])
     if failed:
         sys.exit(f"failed: {', '.join(failed)}")
 

@@ -11,10 +11,8 @@ import argparse
 import anyio
 
 import unimsg
-from unimsg import Bot, Context, MessageReceived
-from unimsg._config import load_config
-from unimsg.testing import FakeNetwork
-from unimsg.testing._waiting import EventWaiter
+from unimsg import Bot, Context, MessageReceived, load_config
+from unimsg.testing import EventWaiter, FakeNetwork
 
 
 def echo_bot(client: unimsg.Client) -> Bot:

@@ -13,7 +13,7 @@ import argparse
 import anyio
 
 import unimsg
-from unimsg._config import load_config
+from unimsg import load_config
 from unimsg.testing import FakeNetwork
 
 ROUTES = [

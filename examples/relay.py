@@ -19,8 +19,7 @@ import argparse
 import anyio
 
 import unimsg
-from unimsg import Bot, Client, Contact, ContactBook, MessageReceived
-from unimsg._config import load_config
+from unimsg import Bot, Client, Contact, ContactBook, MessageReceived, load_config
 from unimsg.testing import EventWaiter, FakeNetwork
 
 

@@ -22,8 +22,7 @@ from typing import Any
 
 import anyio
 
-from unimsg import Client, MessageReceived, UnimsgError
-from unimsg._config import load_config
+from unimsg import Client, MessageReceived, UnimsgError, load_config
 
 HELP = "/help, /time, /timer SECONDS, /safety; anything else comes back to you"
 

@@ -6,7 +6,8 @@
 Stdlib only, so that it runs on a machine with nothing but Python 3.11+.
 ``test`` runs ruff, mypy --strict, the docs build and pytest; it starts the
 test homeservers (scripts/synapse.py) unless they already run, and stops
-what it started.
+what it started, and installs the real signal-cli (scripts/signal_cli.py) and
+the independent Matrix client (scripts/jsclient.py).
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / ".venv"
 BIN = VENV / "bin"
 SYNAPSE = [sys.executable, str(ROOT / "scripts" / "synapse.py")]
+SIGNAL_CLI = [sys.executable, str(ROOT / "scripts" / "signal_cli.py")]
+JSCLIENT = [sys.executable, str(ROOT / "scripts" / "jsclient.py")]
 
 
 def say(message: str) -> None:
@@ -64,10 +67,15 @@ def test(args: argparse.Namespace) -> int:
     started: list[str] = []
     if not args.no_synapse:
         run(*SYNAPSE, "install")
+        # The independent Matrix client (matrix-js-sdk) the end-to-end encryption tests drive.
+        run(*JSCLIENT, "install")
         for profile in ("relaxed", "stock", "faults"):
             if not _synapse_running(profile):
                 run(*SYNAPSE, "start", "--profile", profile)
                 started.append(profile)
+    if not args.no_signal_cli:
+        # tests/signal_real starts its own daemons once per run; only the install is needed.
+        run(*SIGNAL_CLI, "install")
     try:
         say("ruff")
         run(BIN / "ruff", "check", ".")
@@ -105,6 +113,11 @@ def main() -> int:
         "--no-synapse",
         action="store_true",
         help="do not start Synapse (its tests are then skipped, or fail under CI)",
+    )
+    t.add_argument(
+        "--no-signal-cli",
+        action="store_true",
+        help="do not install signal-cli (its tests are then skipped, or fail under CI)",
     )
     t.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
     args = parser.parse_args()

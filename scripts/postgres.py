@@ -5,7 +5,7 @@
     python3 scripts/postgres.py stop [--name N | --all]
     python3 scripts/postgres.py status
 
-Each instance lives in .cache/postgres/<name>: a fresh data directory made by initdb, a
+Each instance lives in .postgres/<name>: a fresh data directory made by initdb, a
 random password in ``password`` (mode 0600) and ``instance.json`` with the port and the
 URL (which never holds the password). Instances pick free ports, so several run side by
 side. PostgreSQL refuses to run as root: as root, the server runs as the unprivileged
@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-CACHE = ROOT / ".cache" / "postgres"
+CACHE = ROOT / ".postgres"
 USER = "unimsg"
 DATABASE = "unimsg"
 START_TIMEOUT = 30.0

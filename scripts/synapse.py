@@ -132,11 +132,11 @@ def installed_version() -> str | None:
 
 def install() -> None:
     if installed_version() == SYNAPSE_VERSION:
-        log(f"matrix-synapse {SYNAPSE_VERSION} already installed in {VENV.relative_to(ROOT)}")
+        log(f"matrix-synapse {SYNAPSE_VERSION} already installed in {VENV}")
         return
     started = time.monotonic()
     if not VENV_PYTHON.exists():
-        log(f"creating venv {VENV.relative_to(ROOT)}")
+        log(f"creating venv {VENV}")
         _run(sys.executable, "-m", "venv", VENV, check=True)
     log(f"installing matrix-synapse=={SYNAPSE_VERSION}")
     pip = (VENV_PYTHON, "-m", "pip", "install", "--quiet")

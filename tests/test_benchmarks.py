@@ -65,6 +65,10 @@ def quick(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 def test_run_all_quick_succeeds(quick: dict[str, Any]) -> None:
     run = quick["run"]
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    # The goals table closes the run: one row per goal, from this run's JSON.
+    goals = run.stdout[run.stdout.index("goals, each measured in one run") :]
+    for row in ("fake network", "Signal TCP", "Signal HTTP vs pysignalclijsonrpc", "import unimsg"):
+        assert row in goals, goals
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
         capabilities_of,
     )
     from ._client import Client, EventStream
+    from ._config import Config, load_config
     from ._contacts import ContactBook
     from ._context import Context
     from ._events import (
@@ -54,6 +55,7 @@ if TYPE_CHECKING:
         AuthenticationError,
         ClosedError,
         ConcurrentReaderError,
+        ConfigError,
         ConnectError,
         DecryptionError,
         DeliveryError,
@@ -72,6 +74,7 @@ if TYPE_CHECKING:
         RemoteProtocolError,
         StoreVersionError,
         UnimsgError,
+        UnknownIdentityError,
         UnregisteredRecipientError,
         UntrustedIdentityError,
         UnverifiedDevicesError,
@@ -80,9 +83,10 @@ if TYPE_CHECKING:
     from ._health import AdapterHealth
     from ._outbox import QueuedMessage
     from ._postgres import PostgresStore
-    from ._registry import adapter_class, adapter_names
+    from ._registry import AdapterStatus, adapter_class, adapter_names, adapter_status
     from ._relay import Relay
     from ._router import Contact, Route
+    from ._settings import settings_from_keywords, settings_from_table
     from ._sqlite import SqliteStore
     from ._store import LeaseInfo, MemoryStore, OutboxEntry, Store
     from ._types import (
@@ -107,6 +111,7 @@ __all__ = [
     "Adapter",
     "AdapterHealth",
     "AdapterNotFoundError",
+    "AdapterStatus",
     "Address",
     "AddressKind",
     "Attachment",
@@ -116,6 +121,8 @@ __all__ = [
     "Client",
     "ClosedError",
     "ConcurrentReaderError",
+    "Config",
+    "ConfigError",
     "Configurable",
     "ConnectError",
     "ConnectionState",
@@ -191,6 +198,7 @@ __all__ = [
     "UndecryptableMessage",
     "UnimsgError",
     "UnknownEvent",
+    "UnknownIdentityError",
     "UnregisteredRecipientError",
     "UntrustedIdentityError",
     "UnverifiedDevicesError",
@@ -199,7 +207,11 @@ __all__ = [
     "__version__",
     "adapter_class",
     "adapter_names",
+    "adapter_status",
     "capabilities_of",
+    "load_config",
+    "settings_from_keywords",
+    "settings_from_table",
 ]
 
 # Where each public name lives; ``__getattr__`` imports the module on first use.
@@ -237,6 +249,10 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "Client",
         "EventStream",
     ),
+    "_config": (
+        "Config",
+        "load_config",
+    ),
     "_contacts": ("ContactBook",),
     "_context": ("Context",),
     "_events": (
@@ -262,6 +278,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "AuthenticationError",
         "ClosedError",
         "ConcurrentReaderError",
+        "ConfigError",
         "ConnectError",
         "DecryptionError",
         "DeliveryError",
@@ -280,6 +297,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "RemoteProtocolError",
         "StoreVersionError",
         "UnimsgError",
+        "UnknownIdentityError",
         "UnregisteredRecipientError",
         "UntrustedIdentityError",
         "UnverifiedDevicesError",
@@ -288,8 +306,10 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "_health": ("AdapterHealth",),
     "_outbox": ("QueuedMessage",),
     "_registry": (
+        "AdapterStatus",
         "adapter_class",
         "adapter_names",
+        "adapter_status",
     ),
     "_relay": ("Relay",),
     "_router": (
@@ -297,6 +317,10 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "Route",
     ),
     "_postgres": ("PostgresStore",),
+    "_settings": (
+        "settings_from_keywords",
+        "settings_from_table",
+    ),
     "_sqlite": ("SqliteStore",),
     "_store": (
         "LeaseInfo",

@@ -95,7 +95,7 @@ class Bot(Background):
         self.client = client
         self.prefix = prefix
         self.max_concurrency = max_concurrency
-        self.contacts = contacts if contacts is not None else ContactBook()
+        self.contacts = contacts if contacts is not None else client.contacts
         self.reply_unknown = reply_unknown
         self._commands: dict[str, MessageHandler] = {}
         self._routes: list[_Route] = []

@@ -1,170 +1,168 @@
-"""The ``unimsg`` command: demo, send, listen, conversations, adapters."""
+"""The ``unimsg`` command: parsing, logging, and one line per failure.
+
+The commands themselves are in ``_cli_commands``. Every failure ends as one
+line per problem on stderr and a non-zero exit; a traceback only with ``-v``.
+"""
 
 from __future__ import annotations
 
 import argparse
-import enum
-import json
+import logging
 import sys
 from collections.abc import Sequence
-from datetime import datetime, timedelta
-from pathlib import Path
-from typing import Any
 
 import anyio
-import attrs
 
-from ._address import Address
-from ._events import Event
-from ._exceptions import UnimsgError
+from ._exceptions import ConfigError, UnimsgError
 
-__all__ = ["main", "to_json"]
+__all__ = ["build_parser", "main"]
 
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, Address):
-        return str(value)
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, timedelta):
-        return value.total_seconds()
-    if isinstance(value, enum.Enum):
-        return value.value
-    if isinstance(value, bytes | Path):
-        return None if isinstance(value, bytes) else str(value)
-    if attrs.has(type(value)):
-        return {
-            f.name: _plain(getattr(value, f.name))
-            for f in attrs.fields(type(value))
-            if f.repr is not False
-        }
-    if isinstance(value, tuple | list):
-        return [_plain(v) for v in value]
-    return value
+DEFAULT_TIMEOUT = 30.0
+#: shtab's marker for "complete file names" (shtab.FILE), without importing shtab here.
+_FILES = {"bash": "_shtab_compgen_files", "zsh": "_files", "tcsh": "f"}
 
 
-def to_json(event: Event) -> str:
-    """One event as a JSON line (the raw payload left out)."""
-    return json.dumps({"type": type(event).__name__, **_plain(event)}, ensure_ascii=False)
-
-
-async def _send(args: argparse.Namespace) -> None:
-    from ._config import load_config
-
-    config = load_config(args.config)
-    async with config.client() as client:
-        sent = await client.send(
-            config.target(args.address), args.text, format="markdown" if args.markdown else "plain"
-        )
-    print(json.dumps(_plain(sent), ensure_ascii=False))
-
-
-async def _listen(args: argparse.Namespace) -> None:
-    from ._config import load_config
-
-    config = load_config(args.config)
-    seen = 0
-    async with config.client() as client:
-        async for event in client.events():
-            print(to_json(event), flush=True)
-            seen += 1
-            if args.count and seen >= args.count:
-                break
-
-
-async def _conversations(args: argparse.Namespace) -> None:
-    from ._config import load_config
-
-    config = load_config(args.config)
-    async with config.client() as client:
-        for conversation in await client.conversations():
-            print(json.dumps(_plain(conversation), ensure_ascii=False))
-
-
-async def _status(args: argparse.Namespace) -> None:
-    from ._config import load_config
-    from ._sqlite import SqliteStore
-
-    config = load_config(args.config)
-    if config.store is None:
-        print(json.dumps({"store": None, "note": "no [client] store: memory only, per process"}))
-        return
-    store = config.store if not isinstance(config.store, Path) else SqliteStore(config.store)
-    await store.open()
-    try:
-        status = {
-            "store": repr(store),
-            "outbox_depth": await store.outbox_size(),
-            # The holder of each reader lease is the active process; the others stand by.
-            "readers": [
-                {"lease": i.name, "active": i.holder, "age": round(i.age, 1),
-                 "expires_in": round(i.left, 1)}
-                for i in await store.leases()
-            ],
-        }  # fmt: skip
-    finally:
-        await store.close()
-    print(json.dumps(status, ensure_ascii=False))
-
-
-async def _demo(args: argparse.Namespace) -> None:
-    from ._demo import run_demo
-
-    await run_demo()
-
-
-def _adapters(args: argparse.Namespace) -> None:
-    from ._registry import adapter_names
-
-    for name in adapter_names():
-        print(name)
+def _check_positive(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    # After parsing rather than in a ``type=`` function: argparse only shows the
+    # message of its own ArgumentTypeError, which is not in unimsg's error tree.
+    count = getattr(args, "count", None)
+    if count is not None and count <= 0:
+        parser.error(f"argument --count: must be a positive number, not {count}")
+    timeout = getattr(args, "timeout", None)
+    if timeout is not None and timeout <= 0:
+        parser.error(f"argument --timeout: must be a positive number of seconds, not {timeout:g}")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
     parser = argparse.ArgumentParser(
         prog="unimsg", description="One messaging API over Signal, Matrix and a fake network."
     )
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("demo", help="run a hybrid bot on the in-memory fake network")
-    config_help = "TOML configuration (default: $UNIMSG_CONFIG, then ./unimsg.toml)"
-    send = sub.add_parser("send", help="send one message")
-    send.add_argument("address", help="an address (signal:+1555...) or a contact name")
-    send.add_argument("text")
-    send.add_argument("--markdown", action="store_true", help="render TEXT as markdown")
-    send.add_argument("--config", help=config_help)
-    listen = sub.add_parser("listen", help="print incoming events as JSON lines")
-    listen.add_argument("--count", type=int, default=0, help="stop after N events")
-    listen.add_argument("--config", help=config_help)
-    conversations = sub.add_parser("conversations", help="list conversations as JSON lines")
-    conversations.add_argument("--config", help=config_help)
-    status = sub.add_parser(
-        "status", help="the shared store: outbox depth, and which process reads each account"
+    parser.add_argument("--version", action="version", version=f"unimsg {__version__}")
+    noise = parser.add_mutually_exclusive_group()
+    noise.add_argument(
+        "-v", "--verbose", action="store_true", help="log at DEBUG (secrets are scrubbed)"
     )
-    status.add_argument("--config", help=config_help)
-    sub.add_parser("adapters", help="list installed adapters")
+    noise.add_argument("-q", "--quiet", action="store_true", help="no progress messages")
+    noise.add_argument(
+        "--log-level",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="show log records of this level and above, from every library",
+    )
+    # Options every command that reads a configuration shares.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config",
+        metavar="FILE",
+        help="TOML configuration (default: $UNIMSG_CONFIG, then ./unimsg.toml)",
+    ).complete = _FILES  # type: ignore[attr-defined]
+    common.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT,
+        metavar="SECONDS",
+        help=f"longest wait to connect, and for each operation (default {DEFAULT_TIMEOUT:g})",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser("demo", help="run the hybrid ops bot on the in-memory fake network")
+    send = sub.add_parser("send", parents=[common], help="send one message")
+    send.add_argument("target", help="an address (signal:+1555...) or a contact name")
+    send.add_argument("text", nargs="?", help="the text; '-' (or none) reads it from stdin")
+    send.add_argument(
+        "--file", metavar="PATH", help="read the text from this file"
+    ).complete = _FILES  # type: ignore[attr-defined]
+    send.add_argument("--markdown", action="store_true", help="render the text as markdown")
+    listen = sub.add_parser("listen", parents=[common], help="print incoming events as JSON lines")
+    listen.add_argument("--count", type=int, metavar="N", help="stop after N events (N > 0)")
+    sub.add_parser("conversations", parents=[common], help="list conversations as JSON lines")
+    sub.add_parser(
+        "status",
+        parents=[common],
+        help="the store: outbox depth, and which process reads each account",
+    )
+    check = sub.add_parser("check", help="validate a configuration without connecting")
+    check.add_argument(
+        "config", nargs="?", metavar="CONFIG", help="the file to check"
+    ).complete = _FILES  # type: ignore[attr-defined]
+    sub.add_parser("adapters", help="list installed adapters and whether they can be used")
+    completion = sub.add_parser("completion", help="print a shell completion script")
+    completion.add_argument("shell", choices=["bash", "zsh"])
     return parser
 
 
+def configure_logging(args: argparse.Namespace) -> None:
+    """Only unimsg's own warnings by default; every library's records with -v/--log-level."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    if args.verbose or args.log_level:
+        root.setLevel(logging.DEBUG if args.verbose else args.log_level)
+        return
+    root.setLevel(logging.WARNING)
+    # Other libraries' warnings (matrix-nio, asyncio) are not the user's business here.
+    handler.addFilter(lambda record: record.name.split(".")[0] == "unimsg")
+
+
+def _completion(args: argparse.Namespace) -> None:
+    import shtab
+
+    print(shtab.complete(build_parser(), shell=args.shell))
+
+
+def _report(lines: Sequence[str], *, prefix: str = "unimsg: ") -> None:
+    for line in lines:
+        print(f"{prefix}{line}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    commands = {
-        "demo": _demo,
-        "send": _send,
-        "listen": _listen,
-        "conversations": _conversations,
-        "status": _status,
-    }
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _check_positive(parser, args)
+    configure_logging(args)
+    from . import _cli_commands as commands
+
     try:
         if args.command == "adapters":
-            _adapters(args)
-        else:
-            anyio.run(commands[args.command], args)
+            return commands.adapters(args)
+        if args.command == "completion":
+            _completion(args)
+            return 0
+        if args.command == "check":
+            return commands.check(args)
+        run = {
+            "demo": commands.demo,
+            "send": commands.send,
+            "listen": commands.listen,
+            "conversations": commands.conversations,
+            "status": commands.status,
+        }[args.command]
+        anyio.run(run, args)
+    except commands.CommandFailed as exc:
+        _report(exc.lines)
+    except ConfigError as exc:
+        # Each line already starts with the file it is about, like a compiler's.
+        _report(exc.lines(), prefix="" if exc.source else "unimsg: ")
     except UnimsgError as exc:
-        print(f"unimsg: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 1
+        _report([f"{type(exc).__name__}: {exc}"])
     except KeyboardInterrupt:
         return 130
-    return 0
+    except BrokenPipeError:
+        # The reader went away (``unimsg listen | head``): nothing left to say.
+        sys.stderr.close()
+        return 0
+    except Exception as exc:
+        if args.verbose:
+            raise
+        _report([f"unexpected {type(exc).__name__}: {exc} (run with -v for details)"])
+    else:
+        return 0
+    if args.verbose:
+        import traceback
+
+        traceback.print_exc()
+    return 1
 
 
 def run() -> None:

@@ -17,12 +17,14 @@ from ._adapter import Adapter
 from ._address import Address
 from ._capabilities import SupportsEncryption, capabilities_of
 from ._consumer import Consumer
+from ._contacts import ContactBook
 from ._events import ConnectionState, Event
 from ._exceptions import (
     AdapterNotFoundError,
     ClosedError,
     EncryptionRequiredError,
     InvalidArgumentError,
+    OutcomeUnknownError,
     RateLimitedError,
 )
 from ._health import AdapterHealth, _Health
@@ -63,6 +65,9 @@ class ClientCore(Background):
     take turns reading these accounts: ``async with`` waits as a standby
     until this process holds the lease, and the client fails with
     `ConnectError` if it loses it (see docs/several-processes.md).
+
+    ``contacts`` is the application's `ContactBook`; bots and relays made on
+    this client name senders from it unless given their own.
     """
 
     def __init__(
@@ -74,6 +79,7 @@ class ClientCore(Background):
         event_buffer: int = 1024,
         store: Store | str | os.PathLike[str] | None = None,
         reader_lease: float | None = None,
+        contacts: ContactBook | None = None,
     ) -> None:
         if not adapters:
             raise InvalidArgumentError("a Client needs at least one adapter")
@@ -83,6 +89,7 @@ class ClientCore(Background):
         self._adapters = dict(zip(names, adapters, strict=True))
         self._capabilities = {name: capabilities_of(a) for name, a in self._adapters.items()}
         self.routes = tuple(routes)
+        self.contacts = contacts if contacts is not None else ContactBook()
         self.require_encryption = require_encryption
         self.rate_limit_budget = rate_limit_budget
         self._event_buffer = event_buffer
@@ -227,6 +234,8 @@ class ClientCore(Background):
             try:
                 return await call()
             except RateLimitedError as exc:
+                if isinstance(exc, OutcomeUnknownError):
+                    raise  # part of it may have gone out: retrying could duplicate
                 delay = exc.retry_after if exc.retry_after is not None else math.inf
                 if waited + delay > self.rate_limit_budget:
                     raise

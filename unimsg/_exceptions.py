@@ -10,7 +10,8 @@
     │   ├── ClosedError             the client or adapter is not open
     │   ├── AdapterNotFoundError    unknown adapter name or missing extra
 │   ├── ConcurrentReaderError   a second reader of one client's events
-│   └── StoreVersionError       the store was written by a newer unimsg
+│   ├── StoreVersionError       the store was written by a newer unimsg
+│   └── ConfigError             bad configuration (also a ValueError); one line per problem
     ├── RemoteError                 the network or the daemon did it
     │   ├── ConnectError            cannot reach it, or the connection dropped
     │   ├── AuthenticationError     credentials refused
@@ -18,6 +19,7 @@
     │   │                           subclass it with network detail, e.g. a captcha)
     │   ├── RemoteProtocolError     it answered something we cannot read
     │   ├── NotFoundError           unknown conversation, message or user
+    │   │   └── UnknownIdentityError no identity key of that person is known yet
     │   ├── OutcomeUnknownError     sent, but whether it took effect is unknown
     │   ├── PermissionDeniedError   not allowed in that conversation
     │   └── DeliveryError           the send failed for every recipient
@@ -102,6 +104,40 @@ class StoreVersionError(UsageError):
     """The store's schema is newer than this unimsg understands; upgrade unimsg."""
 
 
+class ConfigError(UsageError, ValueError):
+    """Settings or a configuration file that cannot work; ``problems`` lists each one.
+
+    Each problem is ``(path, message)``: ``path`` names the table and key
+    (``routes[1].encryptd``), empty for the whole file. ``str()`` gives one line
+    per problem, prefixed by the file's name when the problems come from a file.
+    """
+
+    def __init__(
+        self, problems: str | Sequence[tuple[str, str]], *, source: str | None = None
+    ) -> None:
+        self.problems = (("", problems),) if isinstance(problems, str) else tuple(problems)
+        self.source = source
+        super().__init__("\n".join(self.lines()))
+
+    def lines(self) -> list[str]:
+        """One line per problem: ``source: path: message``."""
+        return [
+            ": ".join(part for part in (self.source, path, message) if part)
+            for path, message in self.problems
+        ]
+
+    def within(self, prefix: str, *, source: str | None = None) -> ConfigError:
+        """The same problems, their paths under ``prefix`` (``adapters[0]``)."""
+        moved = [(_join(prefix, path), message) for path, message in self.problems]
+        return ConfigError(moved, source=source or self.source)
+
+
+def _join(prefix: str, path: str) -> str:
+    if not prefix or not path:
+        return prefix or path
+    return f"{prefix}{path}" if path.startswith("[") else f"{prefix}.{path}"
+
+
 class RemoteError(UnimsgError):
     """The network, homeserver or daemon failed or refused."""
 
@@ -131,6 +167,13 @@ class RemoteProtocolError(RemoteError):
 
 class NotFoundError(RemoteError):
     """The conversation, message or user does not exist (or is not visible)."""
+
+
+class UnknownIdentityError(NotFoundError):
+    """No identity key of that person is known yet, so there is nothing to trust.
+
+    Keys are learned from the first message exchanged (or a profile fetch).
+    """
 
 
 class OutcomeUnknownError(RemoteError):

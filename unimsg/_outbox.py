@@ -4,6 +4,12 @@ Each queued send keeps its idempotency key for life, so a retry after a
 timeout, a crash or a restart is the same send to the network (Matrix answers
 it with the same event id). Sends to one conversation leave in order; a slow
 or failing conversation does not hold up the others.
+
+Networks without idempotent sends (Signal) get no blind retries: a send that
+may have gone out (`OutcomeUnknownError`, or an attempt a crash interrupted,
+in this process or in another worker sharing the store) leaves the queue
+with status ``"unknown"`` instead of going out twice. Only what certainly
+did not go out is retried.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from ._exceptions import (
     RemoteProtocolError,
     UnimsgError,
 )
+from ._lifecycle import leaves
 from ._serialize import content_from_json, content_to_json
 from ._store import OutboxEntry, Store
 from ._types import SentMessage
@@ -39,6 +46,9 @@ __all__ = ["Outbox", "QueuedMessage"]
 log = logging.getLogger("unimsg.outbox")
 #: Errors worth another try; anything else fails the send for good.
 TRANSIENT = (ConnectError, RateLimitedError, RemoteProtocolError, TimeoutError)
+#: Store names: an attempt under way (non-idempotent networks), and a final status.
+_ATTEMPT = "outbox-attempt:"
+_STATUS = "outbox-status:"
 
 
 class QueuedMessage:
@@ -81,9 +91,10 @@ class Outbox:
     claim while it sends (renewing it every third of ``claim_lease``), and
     removes the entry once delivered. A worker that dies leaves its claims
     to expire; the one that takes such a send over resends it where the
-    network drops a repeated idempotency key, and elsewhere (Signal) gives
-    up on it with `OutcomeUnknownError`, since the first send may have gone
-    out: ``on_outcome_unknown`` hears of each such send.
+    network drops a repeated idempotency key, and elsewhere (Signal), if the
+    worker before had started sending it, gives up on it with
+    `OutcomeUnknownError`, since the first send may have gone out:
+    ``on_outcome_unknown`` hears of each such send.
     """
 
     def __init__(
@@ -180,6 +191,17 @@ class Outbox:
         self._wake.set()
         return queued
 
+    async def status(self, key: str) -> str | None:
+        """``"unknown"`` for a send given up because it may have gone out (see
+        `OutcomeUnknownError`), ``"queued"`` while queued here, else ``None``.
+
+        Kept in the store, so it answers for sends of an earlier run (or of
+        another worker sharing the store) too.
+        """
+        if key in self._waiters or key in self._held:
+            return "queued"
+        return await self._store.get(_STATUS + key)
+
     async def _deliver(self, entry: OutboxEntry) -> None:
         try:
             item = _decode(entry)
@@ -188,53 +210,99 @@ class Outbox:
                 await self._done(entry.key, None)
                 return
             adapter = self._adapters(item.adapter)
-            if entry.taken_over and not adapter.idempotent_sends:
-                # The worker before may have sent it, and this network cannot tell a repeat.
-                error = OutcomeUnknownError(
-                    f"outbox send {item.key} was under way when its worker stopped; "
-                    f"{adapter.network} cannot tell a repeat, so it is not sent again"
+            # Without idempotency keys a second attempt after a possible first one duplicates.
+            careful = not adapter.idempotent_sends
+            if careful and await self._store.get(_ATTEMPT + item.key) is not None:
+                whose = "another worker" if entry.taken_over else "an earlier run"
+                await self._unknown(
+                    item,
+                    OutcomeUnknownError(
+                        f"{whose} sent {item.key} and stopped before the answer: it may have "
+                        f"been delivered, and {adapter.network} cannot tell a repeat, so the "
+                        "outbox does not send it again"
+                    ),
                 )
-                log.error("%s", error)
-                await self._done(item.key, error)
-                if self.on_outcome_unknown is not None:
-                    self.on_outcome_unknown(item.message, error)
                 return
-            await self._done(item.key, await self._send(adapter, item))
+            await self._send(adapter, item, careful)
+        except UnimsgError as exc:
+            # The store failed: the claim expires and another worker (or a later
+            # run) takes the send over, under the same outcome-unknown rule.
+            log.error("outbox send %s left to a later attempt: %s", entry.key, exc)
         finally:
             self._held.discard(entry.key)
             self._wake.set()
 
-    async def _send(self, adapter: Adapter, item: _Item) -> SentMessage | BaseException:
+    async def _send(self, adapter: Adapter, item: _Item, careful: bool) -> None:
+        marker = _ATTEMPT + item.key
         delay = self.initial_backoff
         attempt = 0
         while True:
             attempt += 1
             self._sending.add(item.key)
             try:
-                return await adapter.send(item.message)
+                if careful:
+                    await self._store.put(marker, "1")
+                try:
+                    sent = await adapter.send(item.message)
+                except BaseExceptionGroup as group:
+                    # An adapter's task group may wrap its one error.
+                    found = leaves(group)
+                    if len(found) != 1 or not isinstance(found[0], Exception):
+                        raise
+                    raise found[0] from None
+            except OutcomeUnknownError as exc:
+                if careful:
+                    await self._unknown(item, exc)
+                    return
+                failed: Exception = exc
+                wait = delay
             except TRANSIENT as exc:
-                wait = exc.retry_after if isinstance(exc, RateLimitedError) else None
-                wait = delay if wait is None else wait
-                log.warning(
-                    "outbox send %s failed (attempt %d, %s); retrying in %.1fs",
-                    item.key,
-                    attempt,
-                    type(exc).__name__,
-                    wait,
-                )
+                # Certainly not sent (the adapter says OutcomeUnknownError otherwise).
+                if careful:
+                    await self._store.put(marker, None)
+                failed = exc
+                after = exc.retry_after if isinstance(exc, RateLimitedError) else None
+                wait = delay if after is None else after
             except Exception as exc:
                 log.error("outbox send %s failed for good: %s", item.key, type(exc).__name__)
-                return exc
+                await self._done(item.key, exc, careful)
+                return
+            else:
+                await self._done(item.key, sent, careful)
+                return
             finally:
                 self._sending.discard(item.key)
+            log.warning(
+                "outbox send %s failed (attempt %d, %s); retrying in %.1fs",
+                item.key,
+                attempt,
+                type(failed).__name__,
+                wait,
+            )
             await anyio.sleep(wait)
             delay = min(delay * 2, self.max_backoff)
 
-    async def _done(self, key: str, result: SentMessage | BaseException | None) -> None:
+    async def _unknown(self, item: _Item, exc: OutcomeUnknownError) -> None:
+        log.error(
+            "outbox send %s may or may not have been delivered; not sending it again "
+            "(status 'unknown')",
+            item.key,
+        )
+        with anyio.CancelScope(shield=True):
+            await self._store.put(_STATUS + item.key, "unknown")
+        await self._done(item.key, exc, True)
+        if self.on_outcome_unknown is not None:
+            self.on_outcome_unknown(item.message, exc)
+
+    async def _done(
+        self, key: str, result: SentMessage | BaseException | None, careful: bool = False
+    ) -> None:
         # Shielded: a send that went out is recorded even if the client is closing.
         with anyio.CancelScope(shield=True):
             try:
                 await self._store.outbox_remove(key)
+                if careful:
+                    await self._store.put(_ATTEMPT + key, None)
             except UnimsgError as exc:
                 # The claim expires and the send is taken over: resent where the
                 # network drops repeats, reported as outcome-unknown elsewhere.

@@ -1,6 +1,6 @@
 """The shared `Store`: PostgreSQL, for several processes on several hosts.
 
-It runs on psycopg 3 and its async pool (docs/decisions/0008 has the
+It runs on psycopg 3 and its async pool (docs/decisions/0014 has the
 measurements behind that choice), which keeps libpq's own ways of finding a
 password (``PGPASSWORD``, ``~/.pgpass``, service files) besides the
 environment variable the configuration names. Time comes from the server

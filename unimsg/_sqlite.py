@@ -1,7 +1,7 @@
 """The embedded `Store`: one SQLite file, private, versioned, off the event loop.
 
 Every call runs in a worker thread, one at a time (a capacity limiter of
-one), so the event loop never waits on the disk; docs/decisions/0007 has
+one), so the event loop never waits on the disk; docs/decisions/0013 has
 the measurements behind that choice. WAL with ``synchronous=NORMAL``: a
 commit costs microseconds and a power cut can lose at most the last few,
 whose events are then delivered again, never lost.

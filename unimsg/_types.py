@@ -231,6 +231,10 @@ class EncryptionState:
     unverified: tuple[Address, ...] = attrs.field(default=(), converter=addresses)
     #: Members whose identity (safety number, device keys) changed.
     changed: tuple[Address, ...] = attrs.field(default=(), converter=addresses)
+    #: Whether this account's own device is verified by its owner, so that other
+    #: members' clients trust what it sends (Matrix: signed by the account's
+    #: cross-signing key); None where the network has no such notion.
+    own_device_verified: bool | None = None
 
     @property
     def trusted(self) -> bool:

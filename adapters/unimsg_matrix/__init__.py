@@ -5,6 +5,27 @@ settings. See docs/matrix.md.
 """
 
 from ._adapter import MatrixAdapter
-from ._config import InvitePolicy, MatrixConfig, TrustPolicy
+from ._config import InvitePolicy, MatrixConfig, MatrixSettings, TrustPolicy
+from ._crypto_errors import (
+    CrossSigningError,
+    KeyBackupTrustError,
+    RecoveryKeyError,
+    RecoveryKeyRequiredError,
+    SecretStorageError,
+)
+from ._verification_types import SasVerification, VerificationPolicy
 
-__all__ = ["InvitePolicy", "MatrixAdapter", "MatrixConfig", "TrustPolicy"]
+__all__ = [
+    "CrossSigningError",
+    "InvitePolicy",
+    "KeyBackupTrustError",
+    "MatrixAdapter",
+    "MatrixConfig",
+    "MatrixSettings",
+    "RecoveryKeyError",
+    "RecoveryKeyRequiredError",
+    "SasVerification",
+    "SecretStorageError",
+    "TrustPolicy",
+    "VerificationPolicy",
+]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 import anyio
 import attrs
@@ -28,15 +28,21 @@ from unimsg import (
     UnverifiedDevicesError,
     UsageError,
     UserInfo,
+    settings_from_keywords,
 )
 
-from ._config import MatrixConfig
+from ._config import MatrixConfig, MatrixSettings
 from ._convert import Converter
+from ._crosstrust import CrossTrust
+from ._identity import Identity, backup_loop, final_backup
+from ._keyrequests import BackupSource
 from ._outbox import Outbox
+from ._recovery_key import RecoveryKey
 from ._rooms import Rooms
 from ._session import Session
 from ._sync import SyncLoop
 from ._trust import Trust
+from ._verification import Verifier
 
 __all__ = ["MatrixAdapter"]
 
@@ -66,6 +72,7 @@ class _Live:
     outbox: Outbox
     trust: Trust
     loop: SyncLoop
+    identity: Identity | None
 
 
 class MatrixAdapter:
@@ -83,15 +90,18 @@ class MatrixAdapter:
     #: Text of a plaintext room; see docs/matrix.md for encrypted rooms.
     max_message_bytes: int | None = 60_000
 
-    def __init__(self, config: MatrixConfig | None = None, /, **settings: Any) -> None:
+    def __init__(
+        self, config: MatrixConfig | None = None, /, **settings: Unpack[MatrixSettings]
+    ) -> None:
         _require_asyncio(strict=False)
         if config is None:
-            config = MatrixConfig(**settings)
+            config = settings_from_keywords(MatrixConfig, settings)
         elif settings:
             raise UsageError("give either a MatrixConfig or keyword settings, not both")
         self.config = config
         self._account = Address.matrix(config.user_id)
         self._live: _Live | None = None
+        self._new_recovery_key: RecoveryKey | None = None
 
     @classmethod
     def from_config(
@@ -131,18 +141,42 @@ class MatrixAdapter:
         if self._live is not None:
             raise UsageError(f"{self!r} is already running; one Client per adapter")
         session = await Session.open(self.config)
+        identity: Identity | None = None
         try:
-            trust = Trust(session.client, session.state, self.config.trust_policy)
+            if self.config.cross_signing:
+                identity = Identity(session, self.config)
+                await identity.setup()
+                self._new_recovery_key = identity.new_recovery_key
+            trust = Trust(session.client, session.state, self.config.trust_policy, identity)
             rooms = Rooms(session, trust)
             outbox = Outbox(session, rooms, trust)
             loop = SyncLoop(session, Converter(self._account), outbox, rooms, sink)
+            if identity is not None:
+                loop.keys.cross = CrossTrust(session, identity)
+                backup, key = identity.backup, identity.backup_key
+                if backup is not None and key is not None and key.public == backup.public_key:
+                    loop.keys.sources.append(BackupSource(backup, key))
+            master = (
+                (lambda: identity.keys.master.public if identity.keys is not None else None)
+                if identity is not None
+                else (lambda: None)
+            )
+            verifier = Verifier(session, self.config.verification, loop.keys.cross, master)
+            loop.on_to_device, loop.on_room_event = verifier.handle, verifier.room_event
             await loop.prime()
-            self._live = _Live(session, rooms, outbox, trust, loop)
+            self._live = _Live(session, rooms, outbox, trust, loop, identity)
             task_status.started()
-            await loop.run()
+            async with anyio.create_task_group() as tasks:
+                verifier.tasks = tasks
+                if identity is not None and identity.backup is not None:
+                    tasks.start_soon(backup_loop, session, identity.backup)
+                await loop.run()
+                tasks.cancel_scope.cancel()
         finally:
             self._live = None
             with anyio.CancelScope(shield=True):
+                if identity is not None and identity.backup is not None:
+                    await final_backup(identity.backup)
                 await session.close()
 
     async def ack(self, event: Event) -> None:
@@ -230,6 +264,24 @@ class MatrixAdapter:
 
     # -- Matrix specifics -------------------------------------------------------------------------
 
+    def take_recovery_key(self) -> str | None:
+        """The recovery key this adapter made on its first start, once; then None.
+
+        It is also written (0600) to ``recovery_key_path``. Hand it to the
+        operator: with it, a new machine restores the bot's identity and
+        message history (docs/matrix.md, "Encryption and verification").
+        """
+        key, self._new_recovery_key = self._new_recovery_key, None
+        return key.encoded if key is not None else None
+
+    @property
+    def cross_signing_key(self) -> str | None:
+        """This account's cross-signing master public key, once running with cross-signing."""
+        live = self._live
+        if live is None or live.identity is None or live.identity.keys is None:
+            return None
+        return live.identity.keys.master.public
+
     async def devices(self, user: Address | str) -> dict[str, str]:
         """``user``'s devices: device id -> Ed25519 fingerprint, to compare out of band."""
         live = self._running()
@@ -251,14 +303,48 @@ class MatrixAdapter:
         address = self._user(user)
         await live.session.maintain_keys()
         live.trust.accept(address.id)
+        # Our own devices may have asked for room keys before we trusted them.
+        live.loop.keys.trusted(address.id)
+        await live.session.maintain_keys()
+        await live.loop.keys.ask()
+
+    async def identity(self, user: Address | str) -> str | None:
+        """``user``'s cross-signing master key (None without cross-signing), to compare."""
+        live = self._running()
+        cross = live.loop.keys.cross
+        return None if cross is None else await cross.master_of(self._user(user).id)
 
     async def trust(self, user: Address, fingerprint: str | None = None, /) -> None:
-        """The neutral form of `trust_devices`; ``fingerprint`` must match one of their devices."""
-        if fingerprint is not None and fingerprint not in (await self.devices(user)).values():
+        """Trust ``user``; with a ``fingerprint``, only if it is theirs.
+
+        The fingerprint is their cross-signing master key (`identity`): their
+        identity is then verified (signed with this account's user-signing key,
+        as an interactive verification does) and every device they sign is
+        trusted. Or the Ed25519 key of one of their devices (`devices`): their
+        current devices are trusted. Without a fingerprint, both happen to what
+        they have now.
+        """
+        address = self._user(user)
+        live = self._running()
+        # Our own identity is ours already; our devices are trusted as devices.
+        own = address.id == live.session.user_id
+        cross = None if own else live.loop.keys.cross
+        master = await self.identity(address) if cross is not None else None
+        if fingerprint is not None and fingerprint == master:
+            assert cross is not None and master is not None
+            await cross.sign_user(address.id, master)
+            await cross.refresh(address.id)
+            live.trust.pin(address.id)
+            return
+        if fingerprint is not None and fingerprint not in (await self.devices(address)).values():
             raise UnverifiedDevicesError(
-                f"no device of {user} has the fingerprint given; nothing was trusted", [user]
+                f"{fingerprint!r} is neither the cross-signing identity nor a device of "
+                f"{address}; nothing was trusted",
+                [address],
             )
-        await self.trust_devices(user)
+        if fingerprint is None and cross is not None and master is not None:
+            await cross.sign_user(address.id, master)
+        await self.trust_devices(address)
 
     def _user(self, user: Address | str) -> Address:
         address = Address.parse(

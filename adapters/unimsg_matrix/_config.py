@@ -5,13 +5,15 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 import attrs
 
-from unimsg import Address, InvalidAddressError, UsageError
+from unimsg import Address, InvalidAddressError, UsageError, settings_from_table
 
-__all__ = ["InvitePolicy", "MatrixConfig", "TrustPolicy"]
+from ._verification_types import VerificationPolicy
+
+__all__ = ["InvitePolicy", "MatrixConfig", "MatrixSettings", "TrustPolicy"]
 
 TrustPolicy = Literal["strict", "tofu", "always"]
 InvitePolicy = Literal["never", "always"] | frozenset[str]
@@ -46,6 +48,17 @@ def _user_id(value: str) -> str:
     if not address.is_person:
         raise UsageError(f"{value!r} is not a Matrix user id like '@bot:example.org'")
     return address.id
+
+
+def _verification(value: Any) -> Any:
+    if value == "none" or callable(value):
+        return value
+    if isinstance(value, str):
+        raise UsageError(
+            "verification must be 'none', a collection of user ids or an async callable, "
+            f"not {value!r}"
+        )
+    return frozenset(_user_id(user) for user in value)
 
 
 def _homeserver(value: str) -> str:
@@ -92,6 +105,26 @@ class MatrixConfig:
     timeline_limit: int = 50
     #: Longest wait between reconnection attempts, in seconds.
     max_backoff: float = 30.0
+    #: Make and publish cross-signing keys on the first start and sign this device with
+    #: them, so that other clients show it as verified by its owner (docs/matrix.md).
+    cross_signing: bool = True
+    #: Back up room keys to the server (only with ``cross_signing``).
+    key_backup: bool = True
+    #: The account's recovery key, for a new machine or a wiped store.
+    recovery_key: str | None = attrs.field(default=None, repr=_secret_repr)
+    #: Where the first start writes a new recovery key (0600); default
+    #: ``store_path / "recovery-key.txt"``. Move it off the machine afterwards.
+    recovery_key_path: Path | None = attrs.field(
+        default=None, converter=attrs.converters.optional(Path)
+    )
+    #: Replace the account's cross-signing keys, secret storage and backup.
+    reset_cross_signing: bool = False
+    #: Interactive verification (SAS) started by other clients: ``"none"`` refuses it;
+    #: user ids are accepted without asking; an async callable is shown the emoji
+    #: (a `SasVerification`) and returns whether they match.
+    verification: VerificationPolicy = attrs.field(
+        default="none", converter=_verification, eq=False
+    )
 
     def __attrs_post_init__(self) -> None:
         if self.password is None and self.access_token is None:
@@ -100,40 +133,46 @@ class MatrixConfig:
             raise UsageError("an access_token belongs to one device: give its device_id as well")
         if self.timeline_limit < 1:
             raise UsageError("timeline_limit must be at least 1")
+        if self.reset_cross_signing and not self.cross_signing:
+            raise UsageError("reset_cross_signing needs cross_signing = true")
 
     @classmethod
     def from_mapping(
         cls, table: Mapping[str, Any], *, base_dir: Path | None = None
     ) -> MatrixConfig:
-        """Build from a TOML/JSON table; ``*_env`` keys name environment variables.
+        """Build from a TOML/JSON table, strictly; `unimsg.ConfigError` lists every problem.
 
-        ``password_env = "MATRIX_PASSWORD"`` reads the password from that
-        variable, so that secrets stay out of configuration files. A relative
+        Secrets come from the environment: ``password_env = "MATRIX_PASSWORD"``
+        reads the password from that variable (``access_token_env`` and
+        ``recovery_key_env`` likewise);
+        a password or token written in the table is refused. A relative
         ``store_path`` is taken relative to ``base_dir`` (the file's folder).
         """
-        values = dict(table)
-        # The [[adapters]] table of a unimsg.toml names its adapter; that key is not ours.
-        values.pop("type", None)
-        if isinstance(values.get("store_path"), str):
-            store = Path(values["store_path"]).expanduser()
-            if base_dir is not None and not store.is_absolute():
-                store = base_dir / store
-            values["store_path"] = store
-        for secret in ("password", "access_token"):
-            env = values.pop(f"{secret}_env", None)
-            if env is None:
-                continue
-            if env not in os.environ:
-                raise UsageError(f"{secret}_env names {env!r}, but that variable is not set")
-            values[secret] = os.environ[env]
-        policy = values.get("invite_policy")
-        if isinstance(policy, list):
-            values["invite_policy"] = frozenset(policy)
-        known = {field.name for field in attrs.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise UsageError(f"unknown Matrix settings: {', '.join(unknown)}")
-        try:
-            return cls(**values)
-        except TypeError as exc:
-            raise UsageError(f"incomplete Matrix settings: {exc}") from None
+        return settings_from_table(
+            cls, table, secrets=("password", "access_token", "recovery_key"), base_dir=base_dir
+        )
+
+
+class MatrixSettings(TypedDict, total=False):
+    """The keyword arguments of ``MatrixAdapter(...)``: `MatrixConfig`'s fields."""
+
+    homeserver: str
+    user_id: str
+    store_path: str | os.PathLike[str]
+    password: str | None
+    access_token: str | None
+    device_id: str | None
+    device_name: str
+    replay_history: bool
+    invite_policy: str | Iterable[str]
+    trust_policy: TrustPolicy
+    request_timeout: float
+    sync_timeout_ms: int
+    timeline_limit: int
+    max_backoff: float
+    cross_signing: bool
+    key_backup: bool
+    recovery_key: str | None
+    recovery_key_path: str | os.PathLike[str] | None
+    reset_cross_signing: bool
+    verification: str | Iterable[str] | VerificationPolicy

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
-import math
 from typing import Any
 
 from unimsg import Attachment, Content, InvalidContentError
-from unimsg._markdown import plain_to_html, to_html
+from unimsg.markdown import plain_to_html, to_html
 
 __all__ = [
     "EVENT_BYTES",
+    "encrypted_content_size",
+    "event_size",
     "attachment_content",
     "check_size",
     "edit_content",
@@ -18,30 +19,94 @@ __all__ = [
     "reaction_content",
 ]
 
-#: Synapse refuses events whose JSON exceeds 65,536 bytes; the envelope
-#: (sender, room id, hashes, signatures, auth events) needs about 1.5 KB of that.
-EVENT_BYTES = 64_000
-#: Megolm output per plaintext byte (base64) plus the fixed fields around it.
-_MEGOLM_RATIO = 4 / 3
-_MEGOLM_OVERHEAD = 600
+#: Synapse refuses an event whose canonical JSON (content, ids, hashes, signatures)
+#: exceeds this many bytes with 413 M_TOO_LARGE.
+EVENT_BYTES = 65_536
+#: What Synapse 1.163 adds around the content, less the sender, room id, event type
+#: and server name (counted separately): measured with one previous event, two
+#: auth events and a depth of one digit.
+_ENVELOPE = 491
+#: Room for up to nine more previous events and one more auth event (47 bytes each),
+#: depths of up to ten digits and longer signing key ids.
+_ENVELOPE_SLACK = 600
+#: Megolm message framing: version byte, the message index (a varint of at most
+#: five bytes) and the ciphertext length (tag + varint), an 8-byte MAC and an
+#: Ed25519 signature.
+_MEGOLM_FRAMING = 1 + 1 + 5 + 1 + 64 + 8
+_CURVE_KEY = "k" * 43  # unpadded base64 of 32 bytes: a sender key or a session id
 
 
-def _size(content: dict[str, Any], event_type: str, encrypted: bool) -> int:
-    plain = len(json.dumps(content, ensure_ascii=False).encode())
-    if not encrypted:
-        return plain
-    # The encrypted payload also carries the type and room id, then is padded and base64'd.
-    return math.ceil((plain + len(event_type) + 120) * _MEGOLM_RATIO) + _MEGOLM_OVERHEAD
+def _varint_len(value: int) -> int:
+    return max(1, (value.bit_length() + 6) // 7)
 
 
-def check_size(content: dict[str, Any], event_type: str, *, encrypted: bool) -> None:
-    size = _size(content, event_type, encrypted)
+def _json(value: Any, *, ascii_only: bool) -> int:
+    # Synapse measures canonical JSON (UTF-8); matrix-nio serialises the payload
+    # it encrypts with ensure_ascii, where a CJK character takes 6 bytes and an
+    # emoji (a surrogate pair) 12.
+    text = json.dumps(value, ensure_ascii=ascii_only, separators=(",", ":"))
+    return len(text) if ascii_only else len(text.encode())
+
+
+def encrypted_content_size(
+    content: dict[str, Any], event_type: str, room_id: str, device_id: str
+) -> int:
+    """Bytes of the ``m.room.encrypted`` content matrix-nio makes of ``content``."""
+    payload = _json({"type": event_type, "content": content, "room_id": room_id}, ascii_only=True)
+    ciphertext = (payload // 16 + 1) * 16  # AES-CBC with PKCS#7 padding
+    message = _MEGOLM_FRAMING + _varint_len(ciphertext) + ciphertext
+    encrypted: dict[str, Any] = {
+        "algorithm": "m.megolm.v1.aes-sha2",
+        "ciphertext": "",
+        "device_id": device_id,
+        "sender_key": _CURVE_KEY,
+        "session_id": _CURVE_KEY,
+    }
+    if "m.relates_to" in content:
+        # nio repeats the relation in the clear so servers can aggregate it.
+        encrypted["m.relates_to"] = content["m.relates_to"]
+    return _json(encrypted, ascii_only=False) + (4 * message + 2) // 3  # unpadded base64
+
+
+def event_size(
+    content: dict[str, Any],
+    event_type: str,
+    *,
+    sender: str,
+    room_id: str,
+    device_id: str | None = None,
+) -> int:
+    """The size Synapse checks for the event that sending ``content`` creates.
+
+    ``device_id`` is our device when the room is encrypted (the content then
+    goes out as ``m.room.encrypted``), None for a plaintext room.
+    """
+    if device_id is None:
+        body = _json(content, ascii_only=False)
+    else:
+        body = encrypted_content_size(content, event_type, room_id, device_id)
+        event_type = "m.room.encrypted"
+    server = sender.partition(":")[2]
+    names = len(sender) + len(room_id) + len(event_type) + len(server)
+    return body + names + _ENVELOPE + _ENVELOPE_SLACK
+
+
+def check_size(
+    content: dict[str, Any],
+    event_type: str,
+    *,
+    sender: str,
+    room_id: str,
+    device_id: str | None = None,
+) -> None:
+    """Refuse ``content`` that the homeserver would refuse as too large."""
+    size = event_size(content, event_type, sender=sender, room_id=room_id, device_id=device_id)
     if size > EVENT_BYTES:
-        where = "an encrypted" if encrypted else "a"
+        where = "an encrypted" if device_id is not None else "a"
         raise InvalidContentError(
             f"the message would make an event of about {size} bytes; {where} Matrix room "
-            f"takes at most {EVENT_BYTES} (the server's limit is 65,536 bytes per event, "
-            "and encryption adds a third): split the text or send it as a file"
+            f"takes at most {EVENT_BYTES} bytes per event (encryption makes non-ASCII text "
+            "up to 4 times larger): split the text or send it as a file"
         )
 
 

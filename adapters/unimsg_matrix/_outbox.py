@@ -93,7 +93,13 @@ class Outbox:
         room = self._rooms.joined(room_id)
         # nio sends reactions in the clear even in encrypted rooms.
         encrypted = bool(room.encrypted) and event_type != "m.reaction"
-        check_size(content, event_type, encrypted=encrypted)
+        check_size(
+            content,
+            event_type,
+            sender=self._session.user_id,
+            room_id=room_id,
+            device_id=self._session.device_id if encrypted else None,
+        )
         ignore_unverified = False
         if room.encrypted:
             olm = self._client.olm
@@ -119,8 +125,11 @@ class Outbox:
     async def send(self, message: OutgoingMessage) -> SentMessage:
         content = message.content
         if content.text:
-            # Fail on size before creating a direct room or uploading anything.
-            check_size(message_content(content), "m.room.message", encrypted=False)
+            # Fail on size before creating a direct room or uploading anything; the
+            # exact check (room id, encryption) comes with each event.
+            check_size(
+                message_content(content), "m.room.message", sender=self._session.user_id, room_id=""
+            )
         room_id = await self._rooms.target(message.to)
         room = self._rooms.joined(room_id)
         if message.require_encryption and not room.encrypted:

@@ -255,7 +255,12 @@ class Rooms:
         can_decrypt = self._client.olm is not None
         if address.is_person and address.id not in self._state.direct:
             # The direct room does not exist yet; it will be created encrypted.
-            return EncryptionState(encrypted=True, scheme=MEGOLM, can_decrypt=can_decrypt)
+            return EncryptionState(
+                encrypted=True,
+                scheme=MEGOLM,
+                can_decrypt=can_decrypt,
+                own_device_verified=self._trust.own_device_verified,
+            )
         room_id = await self.room_id(address)
         room = self._client.rooms.get(room_id) or self._client.invited_rooms.get(room_id)
         if room is None:
@@ -267,6 +272,7 @@ class Rooms:
             encrypted=True,
             scheme=MEGOLM,
             can_decrypt=can_decrypt,
+            own_device_verified=self._trust.own_device_verified,
             unverified=[Address.matrix(u) for u in unverified],
             changed=[Address.matrix(u) for u in changed],
         )

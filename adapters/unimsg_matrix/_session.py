@@ -151,6 +151,10 @@ class Session:
                 if client.should_claim_keys:
                     users = client.get_users_for_key_claiming()
                     check(await client.keys_claim(users), "claim one-time keys")
+                # Room keys for our other devices, key request cancellations,
+                # verification messages: nio queues them, a sync loop sends them.
+                for response in await client.send_to_device_messages():
+                    check(response, "send to-device messages")
 
     def requery_tracked_users(self) -> None:
         """Device changes made while we were offline are not reported by a first sync."""
@@ -162,6 +166,18 @@ class Session:
 
     async def request(self, method: str, path: str, body: Any, action: str) -> dict[str, Any]:
         """A client-server API call nio has no method for; JSON in, JSON out."""
+        return (await self.request_status(method, path, body, action))[1]
+
+    async def request_status(
+        self,
+        method: str,
+        path: str,
+        body: Any,
+        action: str,
+        *,
+        accept: frozenset[int] = frozenset(),
+    ) -> tuple[int, dict[str, Any]]:
+        """Like `request`, with the status; statuses in ``accept`` are answers, not errors."""
         client = self.client
         headers = {
             "Authorization": f"Bearer {client.access_token}",
@@ -177,11 +193,11 @@ class Session:
             finally:
                 response.release()
         parsed = parsed if isinstance(parsed, dict) else {}
-        if response.status >= 400:
+        if response.status >= 400 and response.status not in accept:
             error = nio.ErrorResponse.from_dict(parsed)
             error.transport_response = response
             raise error_for(error, action)
-        return parsed
+        return response.status, parsed
 
     # -- waiting for the sync loop ----------------------------------------------------------------
 
@@ -189,6 +205,10 @@ class Session:
         """Called by the sync loop after each processed sync."""
         self._synced.set()
         self._synced = asyncio.Event()
+
+    async def next_sync(self) -> None:
+        """Return after the sync loop has processed its next sync."""
+        await self._synced.wait()
 
     async def wait_until(self, ready: Callable[[], bool], what: str, within: float = 15.0) -> None:
         """Wait for our own sync loop to reflect a change we just made on the server."""

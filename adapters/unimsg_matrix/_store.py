@@ -3,6 +3,7 @@
 Layout under ``store_path``::
 
     state.json   device id, access token, sync position, direct rooms, pinned devices
+    key_requests.json  encrypted events waiting for their room key (ciphertext only)
     crypto/      matrix-nio's SQLite store (Olm account, Megolm sessions, device keys)
 
 Everything is private to the owner (directories 0700, files 0600): the
@@ -21,7 +22,7 @@ import attrs
 
 from unimsg import UsageError
 
-__all__ = ["StateStore", "secure_tree"]
+__all__ = ["StateStore", "secure_tree", "write_private_json"]
 
 _STATE = "state.json"
 _CRYPTO = "crypto"
@@ -30,6 +31,22 @@ _CRYPTO = "crypto"
 def _private_dir(path: Path) -> None:
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chmod(path, 0o700)
+
+
+def write_private_json(path: Path, data: Any, *, durable: bool = True) -> None:
+    """Replace ``path`` with ``data`` as JSON, 0600; ``durable=False`` skips the fsync."""
+    # Write-then-rename, so a crash never leaves half a file; mkstemp creates it 0600.
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            json.dump(data, out)
+            out.flush()
+            if durable:
+                os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def secure_tree(root: Path) -> None:
@@ -120,18 +137,7 @@ class StateStore:
             "direct": self.direct,
             "pins": self.pins,
         }
-        # Write-then-rename, so a crash never leaves half a file; mkstemp creates it 0600.
-        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".state-", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
-                json.dump(data, out)
-                out.flush()
-                if durable:
-                    os.fsync(out.fileno())
-            os.replace(tmp, self.root / _STATE)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_private_json(self.root / _STATE, data, durable=durable)
 
     def forget_session(self) -> None:
         """Drop the access token (it was refused); keep the device for the next login."""

@@ -12,6 +12,7 @@ import asyncio
 import logging
 import uuid
 from collections import deque
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -34,6 +35,7 @@ from unimsg import (
 
 from ._convert import Converter
 from ._errors import check, translated
+from ._keyrequests import KeyRequests
 from ._outbox import Outbox
 from ._rooms import Rooms
 from ._session import Session
@@ -80,6 +82,11 @@ class SyncLoop:
         self._replay: nio.SyncResponse | None = None
         self._startup_invites: list[tuple[str, Any]] = []
         self._connection_events = 0
+        self.keys = KeyRequests(session, self._convert)
+        #: Interactive verification: each sync's to-device events, and room events
+        #: (true if it took the event, which the application then does not see).
+        self.on_to_device: Callable[[list[Any]], Awaitable[None]] | None = None
+        self.on_room_event: Callable[[str, Any], Awaitable[bool]] | None = None
 
     def _filter(self, limit: int) -> dict[str, Any]:
         return {
@@ -90,8 +97,10 @@ class SyncLoop:
     async def _sync(
         self, since: str | None, limit: int, timeout_ms: int, *, full_state: bool = False
     ) -> nio.SyncResponse:
-        # nio skips a response whose next_batch equals the last one it saw.
-        self._client.next_batch = since
+        # nio skips a response whose next_batch equals the last one it saw: right for
+        # an empty long poll, wrong for the start-up full-state sync (nothing new since
+        # the saved position, but room state nio has yet to load).
+        self._client.next_batch = None if full_state else since
         # nio puts no client-side limit on a full-state sync; a hung server must not hang us.
         deadline = timeout_ms / 1000 + self._config.request_timeout + 15
         with translated("sync"):
@@ -154,7 +163,7 @@ class SyncLoop:
                 log.debug("catching up failed (%s); syncing again", type(exc).__name__)
                 since = self._since
             else:
-                await self._deliver(events, replay.next_batch)
+                await self._deliver(events + await self.keys.after_sync(), replay.next_batch)
         failures = 0
         while True:
             try:
@@ -185,6 +194,7 @@ class SyncLoop:
             except UnimsgError as exc:
                 log.debug("key maintenance failed: %s", exc)
             events += await self._device_changes(before)
+            events += await self.keys.after_sync()
             await self._deliver(events, response.next_batch)
             since = response.next_batch
 
@@ -217,6 +227,7 @@ class SyncLoop:
             await self._sink(event)
 
     def ack(self, event: Event) -> None:
+        self.keys.acked(event)
         entry = self._pending.get(id(event))
         if entry is None or entry[0] is not event:
             return
@@ -235,6 +246,8 @@ class SyncLoop:
     # -- sync responses to events ---------------------------------------------------------------
 
     async def _events(self, response: nio.SyncResponse, since: str | None) -> list[Event]:
+        if self.on_to_device is not None:
+            await self.on_to_device(response.to_device_events)
         events: list[Event] = []
         for room_id, info in response.rooms.invite.items():
             events.extend(await self._invite(room_id, info))
@@ -246,6 +259,8 @@ class SyncLoop:
             if info.timeline.limited and since and not joined_now and info.timeline.prev_batch:
                 timeline = await self._gap(room_id, info.timeline.prev_batch, since) + timeline
             for event in timeline:
+                if self.on_room_event is not None and await self.on_room_event(room_id, event):
+                    continue
                 converted = self._convert(room_id, event)
                 if converted is not None:
                     events.append(converted)
@@ -296,6 +311,8 @@ class SyncLoop:
             if txn or source.get("event_id") in self._outbox.sent_ids:
                 return None
         undecryptable = event.session_id if isinstance(event, nio.MegolmEvent) else None
+        if undecryptable is not None:
+            self.keys.missing(room_id, event)
         return self._converter.timeline(
             room_id,
             source,

@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import nio
 
@@ -25,14 +26,29 @@ from unimsg import Address, UnverifiedDevicesError
 from ._config import TrustPolicy
 from ._store import StateStore
 
+if TYPE_CHECKING:
+    from ._identity import Identity
+
 __all__ = ["Trust"]
 
 
 class Trust:
-    def __init__(self, client: nio.AsyncClient, state: StateStore, policy: TrustPolicy) -> None:
+    def __init__(
+        self,
+        client: nio.AsyncClient,
+        state: StateStore,
+        policy: TrustPolicy,
+        identity: Identity | None = None,
+    ) -> None:
         self._client = client
         self._state = state
         self.policy = policy
+        self._identity = identity
+
+    @property
+    def own_device_verified(self) -> bool:
+        """Whether our device carries our self-signing key's signature on the server."""
+        return self._identity is not None and self._identity.device_signed
 
     def _devices(self, user_id: str) -> dict[str, str]:
         olm = self._client.olm
@@ -105,6 +121,11 @@ class Trust:
     def devices(self, user_id: str) -> dict[str, str]:
         """``user_id``'s devices as far as we know: device id -> Ed25519 fingerprint."""
         return self._devices(user_id)
+
+    def pin(self, user_id: str) -> None:
+        """Take ``user_id``'s current devices as the pinned ones (trust on first use)."""
+        self._state.pins[user_id] = self._devices(user_id)
+        self._state.save()
 
     def accept(self, user_id: str) -> None:
         """Pin and verify ``user_id``'s current devices (the application has checked them)."""

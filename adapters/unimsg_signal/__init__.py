@@ -8,13 +8,15 @@ Run the daemon with ``--receive-mode=manual``; docs/signal.md has the details.
 """
 
 from ._adapter import SignalAdapter
-from ._config import Endpoint, SignalConfig, TrustPolicy
-from ._errors import CaptchaRequiredError
+from ._config import Endpoint, SignalConfig, SignalOptions, TrustPolicy
+from ._errors import CaptchaRequiredError, RateLimitedOutcomeUnknownError
 
 __all__ = [
     "CaptchaRequiredError",
     "Endpoint",
+    "RateLimitedOutcomeUnknownError",
     "SignalAdapter",
     "SignalConfig",
+    "SignalOptions",
     "TrustPolicy",
 ]

@@ -5,16 +5,14 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
-import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 import anyio
 import attrs
 from anyio.abc import TaskStatus
-from anyio.streams.memory import MemoryObjectReceiveStream
 
 from unimsg import (
     Address,
@@ -38,9 +36,10 @@ from unimsg import (
     UsageError,
 )
 
-from ._config import SignalConfig
+from ._config import SignalConfig, SignalOptions
 from ._convert import Context, convert, is_group_update, when
 from ._directory import SignalDirectory
+from ._inbox import Inbox
 from ._link import Link
 from ._send import (
     delete_params,
@@ -50,6 +49,7 @@ from ._send import (
     receipt_params,
     typing_params,
 )
+from ._taskgroups import unwrapped
 
 __all__ = ["SignalAdapter"]
 
@@ -74,7 +74,7 @@ class SignalAdapter(SignalDirectory):
 
     @classmethod
     def create(
-        cls, account: str, url: str = "tcp://127.0.0.1:7583", **options: Any
+        cls, account: str, url: str = "tcp://127.0.0.1:7583", **options: Unpack[SignalOptions]
     ) -> SignalAdapter:
         return cls(SignalConfig.create(account, url, **options))
 
@@ -88,28 +88,22 @@ class SignalAdapter(SignalDirectory):
     async def run(self, sink: EventSink, *, task_status: TaskStatus[None]) -> None:
         if self._running:
             raise UsageError(f"{self!r} is already running")
-        # Unbounded on purpose: the reader must never wait for the application, or
-        # answers to the application's own requests would queue behind its events.
-        queue_in, queue_out = anyio.create_memory_object_stream[Any](math.inf)
+        inbox = Inbox(self.config.event_buffer)
 
         def on_state(state: ConnectionState, reason: str | None) -> None:
-            queue_in.send_nowait(_StateChange(state, reason))
+            inbox.put(_StateChange(state, reason))
 
-        link = Link(self.config, queue_in.send_nowait, on_state)
+        link = Link(self.config, inbox, on_state)
         try:
-            async with queue_in, queue_out, anyio.create_task_group() as tg:
-                self._link = link
-                await tg.start(link.run)
-                self._running = True
-                await self._load_groups()
-                tg.start_soon(self._dispatch, queue_out, sink)
-                task_status.started()
-        except BaseExceptionGroup as group:
             # Callers catch ConnectError, not a group around it.
-            errors = _leaves(group)
-            if len(errors) == 1:
-                raise errors[0] from None
-            raise
+            with unwrapped():
+                async with anyio.create_task_group() as tg:
+                    self._link = link
+                    await tg.start(link.run)
+                    self._running = True
+                    await self._load_groups()
+                    tg.start_soon(self._dispatch, inbox, sink)
+                    task_status.started()
         finally:
             self._running = False
             self._link = None
@@ -120,9 +114,10 @@ class SignalAdapter(SignalDirectory):
         except UnimsgError as exc:
             log.warning("cannot list Signal groups; group changes show unresolved: %s", exc)
 
-    async def _dispatch(self, queue: MemoryObjectReceiveStream[Any], sink: EventSink) -> None:
+    async def _dispatch(self, inbox: Inbox, sink: EventSink) -> None:
         ctx = Context(self._account, self._own_sent)
-        async for item in queue:
+        while True:
+            item = await inbox.get()
             if isinstance(item, _StateChange):
                 await sink(self._state_event(item))
                 continue
@@ -296,14 +291,3 @@ class SignalAdapter(SignalDirectory):
     def link(self) -> Link | None:
         """The connection to the daemon while running (version, reconnect count)."""
         return self._link
-
-
-def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
-    cancelled = anyio.get_cancelled_exc_class()
-    found: list[BaseException] = []
-    for exc in group.exceptions:
-        if isinstance(exc, BaseExceptionGroup):
-            found.extend(_leaves(exc))
-        elif not isinstance(exc, cancelled):
-            found.append(exc)
-    return found

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
-import os
 import shlex
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict, Unpack
 from urllib.parse import unquote, urlsplit
 
 import attrs
 
-from unimsg import Address, InvalidAddressError, UsageError
+from unimsg import (
+    Address,
+    ConfigError,
+    InvalidAddressError,
+    UsageError,
+    settings_from_keywords,
+    settings_from_table,
+)
 
-__all__ = ["Endpoint", "SignalConfig", "TrustPolicy"]
+__all__ = ["Endpoint", "SignalConfig", "SignalOptions", "TrustPolicy"]
 
 TrustPolicy = Literal["strict", "tofu", "always"]
 _TRUST = ("strict", "tofu", "always")
@@ -134,6 +140,9 @@ class SignalConfig:
     #: The HTTP event stream sends a keep-alive every 15 s; silence longer than this is a
     #: dead stream and triggers a reconnect.
     keepalive_timeout: float = 45.0
+    #: Envelopes read from the daemon but not yet taken by the application; when this
+    #: many wait, the adapter stops reading (the daemon's connection slows down).
+    event_buffer: int = 256
     min_backoff: float = 0.5
     max_backoff: float = 30.0
     #: After this many seconds without a connection, ``run`` gives up with ConnectError
@@ -147,37 +156,81 @@ class SignalConfig:
     def __attrs_post_init__(self) -> None:
         if self.request_timeout <= 0 or self.connect_timeout <= 0:
             raise UsageError("timeouts must be positive")
+        if self.event_buffer < 1:
+            raise UsageError("event_buffer must be at least 1")
         if self.min_backoff <= 0 or self.max_backoff < self.min_backoff:
             raise UsageError("need 0 < min_backoff <= max_backoff")
 
     @classmethod
     def create(
-        cls, account: str, url: str = "tcp://127.0.0.1:7583", **options: Any
+        cls,
+        account: str,
+        url: str | Endpoint = "tcp://127.0.0.1:7583",
+        **options: Unpack[SignalOptions],
     ) -> SignalConfig:
         """Like the constructor, but credentials inside an http URL move to the config."""
-        endpoint, user, password = _parse_endpoint(url, options.pop("base_dir", None))
+        if isinstance(url, Endpoint):
+            return settings_from_keywords(cls, {"account": account, "url": url, **options})
+        endpoint, user, password = _parse_endpoint(url, None)
+        settings: dict[str, Any] = {"account": account, "url": endpoint, **options}
         if user is not None:
-            options.setdefault("http_username", user)
+            settings.setdefault("http_username", user)
         if password is not None:
-            options.setdefault("http_password", password)
-        return cls(account=account, url=endpoint, **options)
+            settings.setdefault("http_password", password)
+        return settings_from_keywords(cls, settings)
 
     @classmethod
     def from_mapping(cls, table: Mapping[str, Any], *, base_dir: Path = Path()) -> SignalConfig:
-        """Build from a TOML table; ``*_env`` keys name environment variables with secrets."""
-        values = {k: v for k, v in table.items() if k != "type"}
-        for secret in ("http_password", "http_token"):
-            env = values.pop(f"{secret}_env", None)
-            if env is None:
-                continue
-            if env not in os.environ:
-                raise UsageError(f"{secret}_env names {env!r}, but that variable is not set")
-            values[secret] = os.environ[env]
-        if "account" not in values:
-            raise UsageError("a signal adapter needs account = '+15551234567'")
-        known = {f.name for f in attrs.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise UsageError(f"unknown signal adapter keys: {', '.join(unknown)}")
-        url = values.pop("url", "tcp://127.0.0.1:7583")
-        return cls.create(values.pop("account"), url, base_dir=base_dir, **values)
+        """Build from a TOML table, strictly; `unimsg.ConfigError` lists every problem.
+
+        Secrets come from the environment (``http_password_env``,
+        ``http_token_env``); written in the table, or inside the URL, they are refused.
+        """
+        values = dict(table)
+        problems: list[tuple[str, str]] = []
+        url = values.get("url")
+        if isinstance(url, str):
+            try:
+                endpoint, user, password = _parse_endpoint(url, base_dir)
+            except UsageError as exc:
+                problems.append(("url", str(exc)))
+                del values["url"]
+            else:
+                if password is not None:
+                    problems.append(
+                        (
+                            "url",
+                            "a password inside the URL: give http_username and "
+                            'http_password_env = "VARIABLE" instead',
+                        )
+                    )
+                if user is not None:
+                    values.setdefault("http_username", user)
+                values["url"] = endpoint
+        try:
+            config = settings_from_table(
+                cls, values, secrets=("http_password", "http_token"), base_dir=base_dir
+            )
+        except ConfigError as exc:
+            raise ConfigError([*problems, *exc.problems]) from None
+        if problems:
+            raise ConfigError(problems)
+        return config
+
+
+class SignalOptions(TypedDict, total=False):
+    """The keyword options of ``SignalAdapter.create``: `SignalConfig`'s other fields."""
+
+    multi_account: bool
+    trust_policy: TrustPolicy
+    request_timeout: float
+    attachment_timeout: float
+    connect_timeout: float
+    keepalive_timeout: float
+    event_buffer: int
+    min_backoff: float
+    max_backoff: float
+    give_up_after: float | None
+    http_username: str | None
+    http_password: str | None
+    http_token: str | None

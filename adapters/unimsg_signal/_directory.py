@@ -13,6 +13,7 @@ from unimsg import (
     Conversation,
     EncryptionState,
     InvalidAddressError,
+    InvalidContentError,
     NotFoundError,
     NotSupportedError,
     RemoteProtocolError,
@@ -21,6 +22,7 @@ from unimsg import (
 
 from ._base import SignalBase
 from ._convert import group_address, person_address
+from ._errors import unknown_identity
 from ._groups import contact_conversation, contact_name, group_conversation
 from ._jsonrpc import JsonValue
 
@@ -214,7 +216,14 @@ class SignalDirectory(SignalBase):
             params["trustAllKnownKeys"] = True
         else:
             params["verifiedSafetyNumber"] = safety_number
-        await self._call("trust", params, about=person)
+        try:
+            await self._call("trust", params, about=person)
+        except InvalidContentError:
+            # signal-cli says "safety number incorrect" also when it knows no key at all.
+            rows = await self._call("listIdentities", {"number": params["recipient"]})
+            if not rows:
+                raise unknown_identity(person) from None
+            raise
 
     async def submit_captcha(self, token: str, captcha: str) -> None:
         """Lift a proof-required rate limit (``CaptchaRequiredError.captcha_token``)."""

@@ -8,7 +8,9 @@ meet in `send_failure`.
 
 from __future__ import annotations
 
+import functools
 import math
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,6 +23,7 @@ from unimsg import (
     InvalidContentError,
     NotFoundError,
     NotSupportedError,
+    OutcomeUnknownError,
     PermissionDeniedError,
     RateLimitedError,
     RecipientResult,
@@ -28,6 +31,7 @@ from unimsg import (
     RemoteProtocolError,
     SendStatus,
     UnimsgError,
+    UnknownIdentityError,
     UnregisteredRecipientError,
     UntrustedIdentityError,
 )
@@ -35,11 +39,15 @@ from unimsg import (
 from ._jsonrpc import ErrorResponse
 
 __all__ = [
+    "SENDING",
     "CaptchaRequiredError",
+    "RateLimitedOutcomeUnknownError",
     "map_error",
+    "not_served",
     "parse_results",
     "recipient_address",
     "send_failure",
+    "unknown_identity",
 ]
 
 
@@ -66,9 +74,33 @@ METHOD_NOT_FOUND = -32601
 INVALID_PARAMS = -32602
 INTERNAL_ERROR = -32603
 
-_SENDING = frozenset(
+#: Methods that put something on the Signal service: repeating one can duplicate it.
+SENDING = frozenset(
     {"send", "sendReaction", "remoteDelete", "sendTyping", "sendReceipt", "updateGroup"}
 )
+# signal-cli 0.14.5 (AsamK/signal-cli#2071): "Failed to send message: [429] Rate limit
+# exceeded: 429 (RateLimitException) (UnexpectedErrorException)"; older: "[413] Rate limit
+# exceeded". Raised part-way through a send, after some recipients may have it.
+_SERVER_RATE_LIMIT = re.compile(r"\[(?:413|429)\] rate limit|ratelimitexception", re.IGNORECASE)
+
+
+class RateLimitedOutcomeUnknownError(RateLimitedError, OutcomeUnknownError):
+    """The Signal service rate-limited a send part-way: some recipients may have it.
+
+    Both a `RateLimitedError` (wait before sending more) and an
+    `OutcomeUnknownError` (sending the same message again can duplicate it).
+    """
+
+
+def not_served(account: str, detail: str) -> str:
+    """The message for a daemon that does not serve ``account`` (every transport)."""
+    return (
+        f"the signal-cli daemon does not serve {account} ({detail}): start it with -a "
+        f"{account}, or register or link that account, or set multi_account = true for a "
+        "daemon started without -a that serves it"
+    )
+
+
 _STATUS = {
     "SUCCESS": SendStatus.DELIVERED,
     "NETWORK_FAILURE": SendStatus.NETWORK_FAILURE,
@@ -87,11 +119,24 @@ def recipient_address(value: Any) -> Address | None:
     for key, prefix in (("number", ""), ("uuid", ""), ("username", "u:")):
         text = value.get(key)
         if isinstance(text, str) and text:
-            try:
-                return Address.parse(f"signal:{prefix}{text}")
-            except InvalidAddressError:
-                continue
+            address = _address(prefix + text)
+            if address is not None:
+                return address
     return None
+
+
+@functools.lru_cache(maxsize=1024)
+def _delivered(recipient: Address) -> RecipientResult:
+    return RecipientResult(recipient=recipient, status=SendStatus.DELIVERED)
+
+
+@functools.lru_cache(maxsize=1024)
+def _address(text: str) -> Address | None:
+    # Every send's receipt names its recipients again; addresses are immutable.
+    try:
+        return Address.parse(f"signal:{text}")
+    except InvalidAddressError:
+        return None
 
 
 def _retry_after(item: dict[str, Any]) -> float | None:
@@ -111,6 +156,11 @@ def parse_results(result: Any, fallback: Address) -> tuple[RecipientResult, ...]
         if not isinstance(item, dict):
             continue
         kind = item.get("type")
+        if kind == "SUCCESS" and "retryAfterSeconds" not in item:
+            # Nearly every answer: delivered, nothing more to read.
+            who = recipient_address(item.get("recipientAddress")) or fallback
+            out.append(_delivered(who))
+            continue
         status = _STATUS.get(kind if isinstance(kind, str) else "", SendStatus.NETWORK_FAILURE)
         token = item.get("token")
         if status is SendStatus.RATE_LIMITED and isinstance(token, str) and token:
@@ -191,19 +241,46 @@ def map_error(method: str, error: ErrorResponse, *, fallback: Address, account: 
     if code == METHOD_NOT_FOUND:
         return NotSupportedError("signal", method, f"this signal-cli daemon lacks it ({message})")
     if code == INVALID_PARAMS:
-        return NotFoundError(
-            f"the daemon does not serve {account} ({message}): start it with -a {account}, or "
-            "set multi_account = true for a daemon started without -a"
-        )
+        return NotFoundError(not_served(account, message))
+    if code == INTERNAL_ERROR and _SERVER_RATE_LIMIT.search(message):
+        if method in SENDING:
+            return RateLimitedOutcomeUnknownError(
+                f"Signal rate-limited this {method} part-way: some recipients may have "
+                f"received it, so the outcome is unknown; wait before sending more, and do "
+                f"not resend it blindly (signal-cli: {message})"
+            )
+        return RateLimitedError(f"Signal rate-limited {method}: {message}")
     if code == INTERNAL_ERROR:
         text = f"signal-cli failed in {method}: {message}"
         # Attachment uploads and network trouble surface as internal errors of sends.
-        return DeliveryError(text) if method in _SENDING else RemoteError(text)
+        return DeliveryError(text) if method in SENDING else RemoteError(text)
+    if code == USER_ERROR and method == "trust":
+        return _trust_error(message, fallback)
     if code == USER_ERROR:
         return _user_error(method, message)
     if code in (-32700, -32600):
         return RemoteProtocolError(f"signal-cli could not read the {method} request: {message}")
     return RemoteError(f"signal-cli error {code} in {method}: {message}")
+
+
+def unknown_identity(person: Address) -> UnknownIdentityError:
+    return UnknownIdentityError(
+        f"no identity key of {person} is known yet, so there is nothing to trust: "
+        "signal-cli learns it from the first message exchanged with them"
+    )
+
+
+def _trust_error(message: str, person: Address) -> UnimsgError:
+    lowered = message.lower()
+    if "failed to set the trust" in lowered and "safety number" not in lowered:
+        # trustAllKnownKeys fails only when signal-cli knows no identity key of the person.
+        return unknown_identity(person)
+    if "failed to set the trust" in lowered:
+        return InvalidContentError(
+            f"the safety number does not match the identity key of {person}: compare it "
+            f"again ({message})"
+        )
+    return _user_error("trust", message)
 
 
 def _user_error(method: str, message: str) -> UnimsgError:

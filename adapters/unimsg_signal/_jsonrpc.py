@@ -7,7 +7,7 @@ value of an HTTP response. :class:`SseParser` reads ``GET /api/v1/events``.
 
 Line framing follows signal-cli: one JSON value per line, a line ends at
 ``\\n``, ``\\r`` or ``\\r\\n``. Blank lines are skipped. A line that is not a
-valid JSON-RPC message raises :class:`~unimsg._exceptions.RemoteProtocolError`;
+valid JSON-RPC message raises :class:`~unimsg.RemoteProtocolError`;
 the bad line is dropped and the stream stays usable.
 """
 
@@ -20,7 +20,7 @@ from typing import Any, TypeAlias
 
 import attrs
 
-from unimsg._exceptions import InvalidArgumentError, RemoteProtocolError
+from unimsg import InvalidArgumentError, RemoteProtocolError
 
 __all__ = [
     "DEFAULT_MAX_LINE_LENGTH",
@@ -76,19 +76,27 @@ class Notification:
 Event: TypeAlias = Response | ErrorResponse | Notification
 
 
+# One encoder and one decoder for the process: json.dumps/json.loads given any
+# option build a new one per call, which was a visible share of a request's cost.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
 def encode_json(value: JsonValue) -> bytes:
     """Compact UTF-8 JSON without a line terminator."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+    return _ENCODER.encode(value).encode()
 
 
 def _reject_constant(name: str) -> Any:
     raise RemoteProtocolError(f"invalid JSON from the daemon: {name} is not a JSON value")
 
 
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+
+
 def _loads(data: bytes) -> JsonValue:
     try:
         text = data.decode("utf-8")
-        value: JsonValue = json.loads(text, parse_constant=_reject_constant)
+        value: JsonValue = _DECODER.decode(text)
     except RecursionError:
         raise RemoteProtocolError("JSON nested too deeply") from None
     except ValueError as exc:
@@ -102,6 +110,11 @@ def _is_id(value: object) -> bool:
 
 
 def _parse_object(obj: JsonValue) -> Event:
+    if type(obj) is dict and len(obj) == 3 and "result" in obj and obj.get("jsonrpc") == "2.0":
+        # The common shape, a successful answer, checked in one go.
+        rid = obj.get("id")
+        if type(rid) is int or type(rid) is str:
+            return Response(rid, obj["result"])
     if not isinstance(obj, dict):
         raise RemoteProtocolError(f"expected a JSON-RPC object, got {type(obj).__name__}")
     if obj.get("jsonrpc") != "2.0":
@@ -178,6 +191,23 @@ class LineBuffer:
 
     def feed(self, data: bytes) -> None:
         self._buf += data
+
+    def split(self, data: bytes) -> list[bytes] | None:
+        """The lines of ``data`` when it holds whole ``\\n``-ended lines and nothing is
+        buffered (what a daemon's answers nearly always look like); otherwise ``None``
+        and nothing consumed, for :meth:`feed` and :meth:`next_line` to take over."""
+        if self._buf or self._discarding or data[-1:] != b"\n" or b"\r" in data:
+            return None
+        lines = data.split(b"\n")
+        lines.pop()
+        if len(data) > self.max_line_length and any(
+            len(line) > self.max_line_length for line in lines
+        ):
+            return None
+        # A "\r" that ended the previous chunk pairs with a leading "\n": that blank
+        # line is skipped by the JSON-RPC reader, so the flag only needs clearing.
+        self._skip_lf = False
+        return lines
 
     def next_line(self) -> bytes | None:
         """The next complete line without terminator, or ``None`` if none is complete.
@@ -270,6 +300,10 @@ class JsonRpcConnection:
         that line. Events decoded before it, and any lines after it, are kept:
         the next call (``receive_data(b"")`` will do) returns them.
         """
+        if not self._ready:
+            lines = self._lines.split(data)
+            if lines is not None:
+                return self._parse_lines(lines)
         self._lines.feed(data)
         events, self._ready = self._ready, []
         while True:
@@ -282,6 +316,21 @@ class JsonRpcConnection:
             except RemoteProtocolError:
                 self._ready = events
                 raise
+
+    def _parse_lines(self, lines: list[bytes]) -> list[Event]:
+        events: list[Event] = []
+        for index, line in enumerate(lines):
+            if not line.strip():
+                continue
+            try:
+                events.extend(parse_message(line))
+            except RemoteProtocolError:
+                # As on the buffered path: the bad line is gone, the lines after it wait.
+                self._ready = events
+                for rest in lines[index + 1 :]:
+                    self._lines.feed(rest + b"\n")
+                raise
+        return events
 
 
 @attrs.frozen

@@ -1,16 +1,23 @@
-"""The adapter's line to its daemon: connect, subscribe, reconnect, call.
+"""The adapter's line to its daemon: connect, check, subscribe, reconnect, call.
 
-`Link.run` keeps one session up. A session is ready once the daemon receives
-for us: after ``subscribeReceive`` on line transports, after the event
-stream's headers over HTTP. When it drops, the link reports RECONNECTING,
+`Link.run` keeps one session up. A session is up once the daemon answers
+and serves our account (``listAccounts`` on a multi-account daemon) and, on
+line transports, once ``subscribeReceive`` answered; over HTTP the event
+stream opens right after (signal-cli 0.13 sends its headers only with the
+first keep-alive, 15 s later). When it drops, the link reports RECONNECTING,
 retries with exponential back-off and, once up again, CONNECTED. Failures
 that retrying cannot fix — the first connection, an account the daemon does
 not serve, a daemon lacking a method — end `run` with the error.
+
+What the daemon pushes goes through a bounded `Inbox`: a slow application
+slows reading instead of growing memory.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+from collections import OrderedDict
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from typing import Any
@@ -18,13 +25,23 @@ from typing import Any
 import anyio
 import httpx
 
-from unimsg import Address, ConnectError, ConnectionState, RemoteProtocolError
+from unimsg import (
+    Address,
+    ConnectError,
+    ConnectionState,
+    NotFoundError,
+    OutcomeUnknownError,
+    RemoteProtocolError,
+    UsageError,
+)
 
 from ._config import SignalConfig
-from ._errors import map_error
+from ._errors import METHOD_NOT_FOUND, SENDING, map_error, not_served
+from ._inbox import Inbox
 from ._jsonrpc import ErrorResponse, JsonValue, Notification
-from ._rpc import HttpSession, LineSession
-from ._transports import HTTP_LANES, http_client, open_line_stream
+from ._rpc import AnswerUnreadable, HttpSession, LineSession, RequestLost
+from ._taskgroups import unwrapped
+from ._transports import HTTP_LANES, ProcessStream, http_client, http_lane, open_line_stream
 
 __all__ = ["Link"]
 
@@ -33,15 +50,33 @@ _DAEMON_METHODS = frozenset({"version", "listAccounts"})
 _RETRYABLE = (ConnectError, RemoteProtocolError, OSError, httpx.HTTPError)
 
 
+class _Seen:
+    """Envelopes delivered on this connection, to drop the second copy when the
+    daemon's automatic subscription and ours both deliver."""
+
+    def __init__(self, limit: int = 2048) -> None:
+        self._limit = limit
+        self._keys: OrderedDict[str, None] = OrderedDict()
+
+    def first(self, payload: Any) -> bool:
+        key = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+        if key in self._keys:
+            return False
+        self._keys[key] = None
+        if len(self._keys) > self._limit:
+            self._keys.popitem(last=False)
+        return True
+
+
 class Link:
     def __init__(
         self,
         config: SignalConfig,
-        on_payload: Callable[[Any], None],
+        inbox: Inbox,
         on_state: Callable[[ConnectionState, str | None], None],
     ) -> None:
         self.config = config
-        self._on_payload = on_payload
+        self.inbox = inbox
         self._on_state = on_state
         self._session: LineSession | HttpSession | None = None
         self._changed = anyio.Event()
@@ -51,6 +86,9 @@ class Link:
         # what waited on the server as soon as we subscribe) follow the CONNECTED report.
         self._held: list[Any] | None = None
         self._task_status: Any = None
+        # Set per line session once the daemon pushes on its automatic subscription.
+        self._seen: _Seen | None = None
+        self._subscription: int | None = None
         self._warned_auto = False
         self.daemon_version: str | None = None
         self.connections = 0
@@ -66,10 +104,12 @@ class Link:
             if self._held is None:
                 self._held = []
             try:
-                if config.url.kind == "http":
-                    await self._http_session()
-                else:
-                    await self._line_session()
+                # Sessions run task groups: their errors must arrive here unwrapped.
+                with unwrapped():
+                    if config.url.kind == "http":
+                        await self._http_session()
+                    else:
+                        await self._line_session()
                 reason = "the connection closed"
             except _RETRYABLE as exc:
                 if not self._up_once:
@@ -90,7 +130,7 @@ class Link:
             backoff = min(backoff * 2, config.max_backoff)
 
     def _up(self) -> None:
-        """The session receives for us: release waiting calls, report it."""
+        """The session serves us: release waiting calls, report it."""
         self.connections += 1
         self._up_since = anyio.current_time()
         if not self._up_once:
@@ -101,7 +141,7 @@ class Link:
             self._on_state(ConnectionState.CONNECTED, None)
         held, self._held = self._held or [], None
         for payload in held:
-            self._on_payload(payload)
+            self.inbox.put(payload)
 
     def _set_session(self, session: LineSession | HttpSession | None) -> None:
         self._session = session
@@ -110,48 +150,88 @@ class Link:
 
     async def _line_session(self) -> None:
         config = self.config
+        self._seen, self._subscription = None, None
         async with open_line_stream(config) as stream, anyio.create_task_group() as tg:
-            session = LineSession(stream, self._notification)
+            session = LineSession(stream, self._notification, self.inbox)
+            if isinstance(stream, ProcessStream):
+                tg.start_soon(stream.pump_stderr)
             tg.start_soon(session.serve)
-            answer = await session.call("version", None, config.connect_timeout)
-            self._version(answer)
-            params: JsonValue = {"account": config.account} if config.multi_account else None
-            answer = await session.call("subscribeReceive", params, config.connect_timeout)
+            try:
+                answer = await session.call("version", None, config.connect_timeout)
+                self._version(answer)
+                await self._check_account(session)
+                params: JsonValue = {"account": config.account} if config.multi_account else None
+                answer = await session.call("subscribeReceive", params, config.connect_timeout)
+            except ConnectError:
+                self._not_registered(session.close_reason)
+                raise
             if isinstance(answer, ErrorResponse):
-                raise map_error(
-                    "subscribeReceive",
-                    answer,
-                    fallback=Address.signal(config.account),
-                    account=config.account,
-                )
+                raise self._error("subscribeReceive", answer)
+            if isinstance(answer.result, int):
+                self._subscription = answer.result
             self._set_session(session)
+            if self._seen is not None:
+                # The daemon pushed on its automatic subscription already: ours is a duplicate.
+                self._unsubscribe()
             self._up()
             await session.closed.wait()
             tg.cancel_scope.cancel()
+        self._not_registered(session.close_reason)
         raise ConnectError(session.close_reason)
+
+    def _not_registered(self, reason: str) -> None:
+        """A ``jsonRpc`` child that exits for an account it does not have."""
+        account = self.config.account
+        if f"{account} is not registered" in reason:
+            said = reason.partition("stderr: ")[2] or reason
+            raise NotFoundError(not_served(account, f"signal-cli exited: {said}"))
 
     async def _http_session(self) -> None:
         config = self.config
         async with AsyncExitStack() as stack:
-            client, *lanes = [
-                await stack.enter_async_context(http_client(config)) for _ in range(HTTP_LANES)
-            ]
             # The event stream holds its connection for good: it gets a client of its own.
             stream = await stack.enter_async_context(http_client(config))
+            lanes = [http_lane(config) for _ in range(HTTP_LANES)]
+            for lane in lanes:
+                stack.push_async_callback(lane.aclose)
             session = HttpSession(
-                client,
+                stream,
                 events_account=config.account if config.multi_account else None,
-                events_client=stream,
                 lanes=lanes,
             )
             await session.check()
             self._version(await session.call("version", None, config.connect_timeout))
+            await self._check_account(session)
+            self._set_session(session)
+            self._up()
+            await session.events(self._payload, config.keepalive_timeout, self.inbox)
 
-            def opened() -> None:
-                self._set_session(session)
-                self._up()
+    async def _check_account(self, session: LineSession | HttpSession) -> None:
+        """Refuse a multi-account daemon that does not serve our account.
 
-            await session.events(self._payload, opened, config.keepalive_timeout)
+        Without ``account`` a multi-account daemon with one account acts as that
+        account, whichever it is; a single-account daemon lacks ``listAccounts``.
+        """
+        config = self.config
+        answer = await session.call("listAccounts", None, config.connect_timeout)
+        if isinstance(answer, ErrorResponse):
+            if answer.code == METHOD_NOT_FOUND:
+                return
+            raise self._error("listAccounts", answer)
+        rows = answer.result if isinstance(answer.result, list) else []
+        served = [r.get("number") for r in rows if isinstance(r, dict)]
+        if config.account not in served:
+            listed = ", ".join(str(n) for n in served) or "no account"
+            raise NotFoundError(not_served(config.account, f"it serves {listed}"))
+        if not config.multi_account and len(served) > 1:
+            raise UsageError(
+                f"the signal-cli daemon at {config.url} serves {len(served)} accounts "
+                "(started without -a): set multi_account = true"
+            )
+
+    def _error(self, method: str, answer: ErrorResponse) -> Exception:
+        account = self.config.account
+        return map_error(method, answer, fallback=Address.signal(account), account=account)
 
     def _version(self, answer: Any) -> None:
         result = getattr(answer, "result", None)
@@ -167,17 +247,38 @@ class Link:
         if note.method != "receive" or not isinstance(note.params, dict):
             return
         params = note.params
-        if "subscription" not in params:
-            # The automatic subscription of a daemon not in manual mode: ours delivers
-            # the same envelopes, wrapped. Taking both would duplicate everything.
+        if "subscription" in params:
+            payload = params.get("result")
+            if self._seen is not None and not self._seen.first(payload):
+                return
+            self._payload(payload)
+            return
+        # The daemon's automatic subscription (receive mode on-start or on-connection):
+        # it pushes what waited on the server as soon as we connect, so take it. Ours
+        # would deliver every envelope again; it is dropped once it has an id.
+        if self._seen is None:
+            self._seen = _Seen()
+            self._unsubscribe()
             if not self._warned_auto:
                 self._warned_auto = True
                 log.warning(
-                    "signal-cli is not running with --receive-mode=manual: messages that "
-                    "arrive while unimsg is disconnected are lost (see docs/signal.md)"
+                    "signal-cli is not running with --receive-mode=manual: in on-start mode "
+                    "messages that arrive while unimsg is disconnected are lost "
+                    "(see docs/signal.md)"
                 )
+        if self._seen.first(params):
+            self._payload(params)
+
+    def _unsubscribe(self) -> None:
+        """Drop our subscription, once it has an id (a notification: nothing waits)."""
+        session = self._session
+        if not isinstance(session, LineSession) or self._subscription is None:
             return
-        self._payload(params.get("result"))
+        params: dict[str, JsonValue] = {"subscription": self._subscription}
+        if self.config.multi_account:
+            params["account"] = self.config.account
+        session.notify("unsubscribeReceive", params)
+        self._subscription = None
 
     def _payload(self, payload: Any) -> None:
         if isinstance(payload, dict):
@@ -187,7 +288,7 @@ class Link:
         if self._held is not None:
             self._held.append(payload)
         else:
-            self._on_payload(payload)
+            self.inbox.put(payload)
 
     # -- calls -----------------------------------------------------------------------------
 
@@ -199,7 +300,12 @@ class Link:
         fallback: Address,
         limit: float | None = None,
     ) -> JsonValue:
-        """The result of ``method``; daemon errors raise the mapped unimsg exception."""
+        """The result of ``method``; daemon errors raise the mapped unimsg exception.
+
+        A sending method whose answer was lost after the request went out raises
+        `OutcomeUnknownError`: signal-cli has no idempotency keys, so only the
+        application can decide whether to send again.
+        """
         config = self.config
         limit = config.request_timeout if limit is None else limit
         session = self._session
@@ -213,7 +319,15 @@ class Link:
             raise ConnectError(f"not connected to signal-cli at {config.url} for {limit:g}s")
         if config.multi_account and method not in _DAEMON_METHODS:
             params = {**(params or {}), "account": config.account}
-        answer = await session.call(method, params, limit)
+        try:
+            answer = await session.call(method, params, limit)
+        except (RequestLost, AnswerUnreadable) as exc:
+            if method in SENDING and getattr(exc, "written", True):
+                raise OutcomeUnknownError(
+                    f"the {method} request reached signal-cli but no readable answer came "
+                    f"back ({exc}): it may have been sent; check before sending it again"
+                ) from None
+            raise
         if isinstance(answer, ErrorResponse):
             raise map_error(method, answer, fallback=fallback, account=config.account)
         return answer.result

@@ -18,7 +18,7 @@ from unimsg import (
     StyleRange,
     TextStyle,
 )
-from unimsg._markdown import to_styled
+from unimsg.markdown import to_styled
 
 __all__ = [
     "code_point_offset",

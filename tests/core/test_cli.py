@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 
 from unimsg import MessageReceived
-from unimsg._cli import main, to_json
+from unimsg._cli import main
+from unimsg._cli_commands import to_json
 
 CONFIG = """
 [[adapters]]

@@ -84,7 +84,7 @@ def test_config_loads_a_contact_book() -> None:
     [
         ("team", "signal:+15550000001", "is a team, but signal:\\+15550000001 is not a room"),
         ("person", "matrix:!ops:fake.test", "is a person, but matrix:!ops:fake.test"),
-        ("robot", "signal:+15550000001", "kind must be"),
+        ("robot", "signal:+15550000001", "contacts.x.kind: must be one of"),
     ],
 )
 def test_config_checks_contact_kinds(kind: str, identity: str, message: str) -> None:
@@ -159,5 +159,5 @@ async def test_config_names_the_client_store(tmp_path: Path) -> None:
         await client.store.put("k", "v")
     async with unimsg.SqliteStore(tmp_path / "state" / "unimsg.db") as store:
         assert await store.get("k") == "v"
-    with pytest.raises(ConfigError, match="file path"):
+    with pytest.raises(ConfigError, match="client.store: expected a string"):
         parse_config(tomllib.loads(CONFIG + "\n[client]\nstore = 1\n"))

@@ -101,3 +101,80 @@ async def test_permanent_failures_reach_the_waiter(fake_network: FakeNetwork) ->
         with pytest.raises(unimsg.UnregisteredRecipientError):
             await queued.delivered()
         assert await ca.store.outbox_pending() == []
+
+
+class Lost(Flaky):
+    """The first ``failures`` sends go out, and the answer is lost (OutcomeUnknownError)."""
+
+    async def send(self, message: OutgoingMessage) -> SentMessage:
+        self.calls += 1
+        if self.failures > 0:
+            self.failures -= 1
+            await self.inner.send(message)
+            raise unimsg.OutcomeUnknownError("the answer was lost")
+        return await self.inner.send(message)
+
+
+async def test_outcome_unknown_is_not_resent_without_idempotency(
+    fake_network: FakeNetwork,
+) -> None:
+    a = Lost(fake_network.adapter("signal", "signal:+15550000001"), failures=1)
+    b = fake_network.adapter("signal", "signal:+15550000002")
+    assert not a.idempotent_sends
+    async with Client(a) as ca, Client(b) as cb:  # type: ignore[arg-type]
+        ca.outbox.initial_backoff = 0.01
+        queued = await ca.enqueue(b.account, "maybe sent")
+        assert await ca.outbox.status(queued.key) == "queued"
+        with pytest.raises(unimsg.OutcomeUnknownError):
+            await queued.delivered()
+        assert a.calls == 1
+        assert await ca.outbox.status(queued.key) == "unknown"
+        waiter = EventWaiter(cb, timeout=2)
+        await waiter.next(unimsg.MessageReceived)
+        await waiter.none(unimsg.MessageReceived, within=0.2)
+        # What comes next in the conversation still goes out.
+        after = await ca.enqueue(b.account, "next")
+        await after.delivered()
+
+
+async def test_outcome_unknown_is_retried_where_sends_are_idempotent(
+    fake_network: FakeNetwork,
+) -> None:
+    a = Lost(fake_network.adapter("matrix", "matrix:@a:fake.test"), failures=1)
+    b = fake_network.adapter("matrix", "matrix:@b:fake.test")
+    async with Client(a) as ca, Client(b) as cb:  # type: ignore[arg-type]
+        ca.outbox.initial_backoff = 0.01
+        queued = await ca.enqueue(b.account, "exactly once")
+        await queued.delivered()
+        assert a.calls == 2
+        waiter = EventWaiter(cb, timeout=2)
+        await waiter.next(unimsg.MessageReceived)
+        await waiter.none(unimsg.MessageReceived, within=0.2)
+
+
+class Hanging(Flaky):
+    async def send(self, message: OutgoingMessage) -> SentMessage:
+        self.calls += 1
+        await anyio.sleep_forever()
+        raise AssertionError
+
+
+async def test_send_interrupted_by_a_crash_is_not_resent(
+    fake_network: FakeNetwork, tmp_path: Path
+) -> None:
+    db = tmp_path / "outbox.db"
+    hanging = Hanging(fake_network.adapter("signal", "signal:+15550000001"), failures=0)
+    b = fake_network.adapter("signal", "signal:+15550000002")
+    async with Client(hanging, store=db) as ca:  # type: ignore[arg-type]
+        queued = await ca.enqueue(b.account, "in flight at the crash")
+        while not hanging.calls:  # noqa: ASYNC110
+            await anyio.sleep(0.01)
+    # The process "died" with the request out: the next run must not send it again.
+    again = Flaky(fake_network.adapter("signal", "signal:+15550000001"), failures=0)
+    async with Client(again, store=db) as ca, Client(b) as cb:  # type: ignore[arg-type]
+        await anyio.sleep(0.1)
+        assert again.calls == 0
+        assert await ca.outbox.status(queued.key) == "unknown"
+        await EventWaiter(cb, timeout=1).none(unimsg.MessageReceived, within=0.2)
+    async with unimsg.SqliteStore(db) as store:
+        assert await store.outbox_pending() == []

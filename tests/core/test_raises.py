@@ -16,6 +16,8 @@ import typing
 from collections.abc import Iterator
 from pathlib import Path
 
+import anyio
+import anyio.abc
 import pytest
 
 from unimsg import UnimsgError
@@ -35,6 +37,10 @@ PROTOCOL = {
     "__next__": StopIteration,
     "__getattr__": AttributeError,
 }
+# An anyio byte stream reports its end and its failures by anyio's own exceptions,
+# as its callers (anyio's TLS and buffered wrappers among them) expect.
+STREAM_ERRORS = (anyio.EndOfStream, anyio.ClosedResourceError, anyio.BrokenResourceError)
+STREAM_METHODS = ("receive", "send")
 # pytest reports a failed check by its AssertionError; only the test kit raises it.
 TEST_KIT = "unimsg.testing"
 
@@ -69,13 +75,21 @@ def _in_tree(kind: object) -> bool:
     return False
 
 
-def _problem(module: types.ModuleType, raised: ast.expr, function: str = "") -> str | None:
+def _is_stream(owner: object) -> bool:
+    return isinstance(owner, type) and issubclass(owner, anyio.abc.ByteStream)
+
+
+def _problem(
+    module: types.ModuleType, raised: ast.expr, function: str = "", owner: object = None
+) -> str | None:
     target = raised.func if isinstance(raised, ast.Call) else raised
     found = _resolve(module, target)
     if found is None:
         return None  # a local: an exception caught and raised again
     if isinstance(found, type):
         if _in_tree(found) or PROTOCOL.get(function) is found:
+            return None
+        if found in STREAM_ERRORS and function in STREAM_METHODS and _is_stream(owner):
             return None
         if found is AssertionError and module.__name__.startswith(TEST_KIT):
             return None
@@ -91,22 +105,26 @@ def _problem(module: types.ModuleType, raised: ast.expr, function: str = "") -> 
 def _raises() -> Iterator[tuple[str, str]]:
     for name, path in _modules():
         module = importlib.import_module(name)
-        for function, node in _raise_nodes(ast.parse(path.read_text(), str(path))):
+        for owner, function, node in _raise_nodes(ast.parse(path.read_text(), str(path))):
             if node.exc is not None:
-                problem = _problem(module, node.exc, function)
+                problem = _problem(module, node.exc, function, getattr(module, owner, None))
                 if problem:
                     yield f"{path.relative_to(ROOT)}:{node.lineno}", problem
 
 
-def _raise_nodes(tree: ast.AST, function: str = "") -> Iterator[tuple[str, ast.Raise]]:
-    """Every ``raise`` with the name of the function it is in."""
+def _raise_nodes(
+    tree: ast.AST, owner: str = "", function: str = ""
+) -> Iterator[tuple[str, str, ast.Raise]]:
+    """Every ``raise`` with the names of the class and the function it is in."""
     for child in ast.iter_child_nodes(tree):
         if isinstance(child, ast.Raise):
-            yield function, child
-        inner = (
-            child.name if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef) else function
-        )
-        yield from _raise_nodes(child, inner)
+            yield owner, function, child
+        if isinstance(child, ast.ClassDef):
+            yield from _raise_nodes(child, child.name, "")
+        elif isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef):
+            yield from _raise_nodes(child, owner, child.name)
+        else:
+            yield from _raise_nodes(child, owner, function)
 
 
 def test_every_raise_is_in_the_error_tree() -> None:
@@ -130,7 +148,36 @@ def test_the_check_catches_a_foreign_error() -> None:
     source = (
         "def __getattr__(name):\n    raise AttributeError(name)\ndef f():\n    raise StopIteration"
     )
-    found = [(f, _problem(module, n.exc, f)) for f, n in _raise_nodes(ast.parse(source)) if n.exc]
+    nodes = _raise_nodes(ast.parse(source))
+    found = [(f, _problem(module, n.exc, f)) for _, f, n in nodes if n.exc]
     # The protocol's own exception, in the protocol's method only.
     assert [f for f, _ in found] == ["__getattr__", "f"]
     assert found[0][1] is None and found[1][1] is not None
+
+
+def test_stream_errors_only_in_a_byte_streams_own_methods() -> None:
+    module = types.ModuleType("probe")
+    source = (
+        "class Stream(anyio.abc.ByteStream):\n"
+        "    async def receive(self):\n        raise anyio.EndOfStream\n"
+        "    async def helper(self):\n        raise anyio.EndOfStream\n"
+        "class Other:\n"
+        "    async def receive(self):\n        raise anyio.EndOfStream\n"
+    )
+    module.__dict__["anyio"] = anyio
+    exec(
+        "import anyio.abc\nclass Stream(anyio.abc.ByteStream): pass\nclass Other: pass",
+        module.__dict__,
+    )
+    found = [
+        (o, f, _problem(module, n.exc, f, getattr(module, o, None)))
+        for o, f, n in _raise_nodes(ast.parse(source))
+        if n.exc
+    ]
+    assert [(o, f) for o, f, _ in found] == [
+        ("Stream", "receive"),
+        ("Stream", "helper"),
+        ("Other", "receive"),
+    ]
+    assert found[0][2] is None
+    assert found[1][2] is not None and found[2][2] is not None

@@ -110,7 +110,11 @@ async def test_matrix_session_leaks_nothing(
         inbox = EventWaiter(a, 15)
         answer = await inbox.next(MessageReceived, lambda e: e.text == "heard you")
         errors.append(await _failure(a.send(f"matrix:!nowhere:{synapse.server_name}", "x")))
-        held += [a, b, a.adapter("matrix"), bob, bob.config, sent, got, reply, answer]
+        first = a.adapter("matrix")
+        assert isinstance(first, MatrixAdapter)
+        recovery_key = first.take_recovery_key()
+        assert recovery_key is not None
+        held += [a, b, first, bob, bob.config, sent, got, reply, answer]
         held += [a.health(), a.store, *inbox.skipped]
         # While open: SQLite's -wal and -shm files exist only until the last close.
         open_files = [client_db.parent, *client_db.parent.iterdir()]
@@ -138,7 +142,27 @@ async def test_matrix_session_leaks_nothing(
         store_path=tmp_path / "unreachable",
     )
     errors.append(await _open_fails(Client(unreachable)))
-    held += [wrong_password, unreachable]
+    # A new machine: with the wrong recovery key it refuses; with the right one it restores.
+    wrong_key = "EsTj 3yST y93F SLpB jJsz eAXc 2XzA ygD3 w69H fGaN TKBj jXEd"
+    moved = {"password": alice_user.password, "sync_timeout_ms": 2_000}
+    mistyped = MatrixAdapter(
+        homeserver=alice_user.homeserver,
+        user_id=alice_user.user_id,
+        store_path=tmp_path / "mistyped",
+        recovery_key=wrong_key,
+        **moved,
+    )
+    errors.append(await _open_fails(Client(mistyped)))
+    restored = MatrixAdapter(
+        homeserver=alice_user.homeserver,
+        user_id=alice_user.user_id,
+        store_path=tmp_path / "restored",
+        recovery_key=recovery_key,
+        **moved,
+    )
+    async with Client(restored) as a:
+        held += [a, restored, restored.config, await a.encryption_state(room.address)]
+    held += [wrong_password, unreachable, mistyped, mistyped.config]
     assert all(isinstance(e, UnimsgError) for e in errors), errors
 
     secrets = {
@@ -147,7 +171,16 @@ async def test_matrix_session_leaks_nothing(
         "bob's configured token": bob_user.access_token,
         "alice's registration token": alice_user.access_token,
         "registration shared secret": synapse.registration_shared_secret,
+        "recovery key": recovery_key,
+        "recovery key without spaces": recovery_key.replace(" ", ""),
+        "a wrong recovery key": wrong_key.replace(" ", ""),
     }
+    for where in (store, tmp_path / "restored"):
+        private = json.loads((where / "cross_signing.json").read_text())
+        assert set(private) == {"master", "self_signing", "user_signing", "backup"}
+        for name, value in private.items():
+            secrets[f"{name} private key ({where.name})"] = value
+    assert recovery_key in (store / "recovery-key.txt").read_text()
     assert state["access_token"] and state["access_token"] != alice_user.access_token
     texts = {
         "logs": _formatted(caplog.records),
@@ -155,7 +188,9 @@ async def test_matrix_session_leaks_nothing(
         "errors": "\n".join(f"{e!r} {e}" for e in errors),
     }
     leaks = _leaks(secrets, texts)
-    paths = [store, *store.rglob("*"), client_db.parent, *client_db.parent.iterdir()]
+    restored_store = tmp_path / "restored"
+    paths = [store, *store.rglob("*"), restored_store, *restored_store.rglob("*")]
+    paths += [client_db.parent, *client_db.parent.iterdir()]
     wrong_modes = _private(paths) + wrong_while_open
     figures(
         "7 secrets and file modes (Matrix session)",

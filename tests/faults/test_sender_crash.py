@@ -4,8 +4,9 @@ The request reaches the server and takes effect; the response is withheld by
 a proxy; the process is SIGKILLed and restarted with its outbox. Matrix: the
 retry carries the same transaction id, so the homeserver answers with the
 same event and the receiver sees one message. Signal: signal-cli has no
-idempotency key, so a retry would be a second message (a new timestamp): the
-restarted outbox reports the send in doubt as outcome-unknown instead.
+idempotency key, so a retry would be a second message (a new timestamp); the
+outbox finds the interrupted attempt's marker and does not send it again
+(status "unknown"): one message, no duplicate.
 """
 
 from __future__ import annotations

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
 
+from .jsclient import MakeJsClient, js_clients
 from .synapse import (
     MakeUser,
     RegisteredUser,
@@ -58,3 +60,13 @@ def make_matrix_user(request: pytest.FixtureRequest) -> MakeUser:
 @pytest_asyncio.fixture
 async def matrix_user(make_matrix_user: MakeUser) -> RegisteredUser:
     return await make_matrix_user()
+
+
+@pytest_asyncio.fixture
+async def make_js_client(tmp_path: Path) -> AsyncIterator[MakeJsClient]:
+    """``await make_js_client(user)``: a matrix-js-sdk device of ``user`` (Rust crypto).
+
+    Each is its own Node process, stopped after the test; its log is in tmp_path.
+    """
+    async with js_clients(tmp_path) as make:
+        yield make

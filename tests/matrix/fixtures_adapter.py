@@ -21,6 +21,9 @@ MakeUser = Callable[..., Awaitable[RegisteredUser]]
 def adapter_for(user: RegisteredUser, store: Path, **settings: Any) -> MatrixAdapter:
     """An adapter that restores the registration's session (no login, no new device)."""
     settings.setdefault("sync_timeout_ms", 10_000)
+    # Tests that are not about cross-signing give one account several stores; a store
+    # without the account's keys would rightly refuse to start without the recovery key.
+    settings.setdefault("cross_signing", False)
     return MatrixAdapter(
         homeserver=user.homeserver,
         user_id=user.user_id,

@@ -149,6 +149,7 @@ async def test_trust_policies(
         user_id=bob_user.user_id,
         password=bob_user.password,
         store_path=store_root / "bob-phone",
+        cross_signing=False,
     )
     alice = make_adapter(alice_user)
     async with Client(phone), Client(alice) as a:
@@ -174,6 +175,7 @@ async def test_trust_policies(
         user_id=bob_user.user_id,
         password=bob_user.password,
         store_path=store_root / "bob-tablet",
+        cross_signing=False,
     )
     async with Client(alice) as a:
         async with Client(tablet):

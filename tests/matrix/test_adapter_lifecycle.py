@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -27,6 +28,7 @@ async def _shared_room(a: Client, b: Client, peer: MatrixAdapter, encrypted: boo
 
 
 def password_adapter(user: RegisteredUser, store: Path, **settings: object) -> MatrixAdapter:
+    settings.setdefault("cross_signing", False)
     return MatrixAdapter(
         homeserver=user.homeserver,
         user_id=user.user_id,
@@ -136,3 +138,25 @@ async def test_password_login_reuses_its_device_and_sees_own_other_devices(
         again = password_adapter(alice_user, tmp_path / "second")
         async with Client(again):
             assert again.device_id == device
+
+
+@pytest.mark.parametrize("encrypted", [False, True], ids=["plaintext", "encrypted"])
+async def test_restart_with_nothing_new_still_knows_its_rooms(
+    encrypted: bool, make_matrix_user: MakeUser, make_adapter: MakeAdapter
+) -> None:
+    alice_user, bob_user = await make_matrix_user(), await make_matrix_user()
+    bob = make_adapter(bob_user)
+    async with Client(bob) as b:
+        bob_inbox = EventWaiter(b, 15)
+        async with Client(make_adapter(alice_user)) as a:
+            room = await _shared_room(a, b, bob, encrypted=encrypted)
+            await a.send(room, "first run")
+            await bob_inbox.next(MessageReceived, lambda e: e.text == "first run")
+            # Let alice's sync pass her own echo, so that nothing is new when she restarts.
+            await EventWaiter(a, 15).none(MessageReceived, within=1.5)
+        state = make_adapter(alice_user).config.store_path / "state.json"
+        assert json.loads(state.read_text())["sync_token"]
+        async with Client(make_adapter(alice_user)) as a:
+            await a.send(room, "second run")
+            got = await bob_inbox.next(MessageReceived, lambda e: e.text == "second run")
+            assert got.encrypted is encrypted

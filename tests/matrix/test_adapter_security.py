@@ -10,7 +10,15 @@ import anyio
 import pytest
 from unimsg_matrix import MatrixAdapter, MatrixConfig
 
-from unimsg import AuthenticationError, Client, MessageReceived, NotSupportedError, UsageError
+from unimsg import (
+    AuthenticationError,
+    Client,
+    ConfigError,
+    MessageReceived,
+    NotSupportedError,
+    UsageError,
+)
+from unimsg._config import parse_config
 from unimsg.testing._waiting import EventWaiter
 
 from .fixtures_adapter import MakeAdapter, MakeUser, make_adapter, store_root
@@ -159,17 +167,27 @@ def test_config_validation_and_toml_table(monkeypatch: pytest.MonkeyPatch, tmp_p
                 "store_path": str(tmp_path),
             }
         )
-    with pytest.raises(UsageError, match="unknown Matrix settings"):
+    with pytest.raises(ConfigError) as raised:
         MatrixAdapter.from_config(
             {
                 "homeserver": "https://h",
                 "user_id": "@a:h",
                 "password": "p",
                 "store_path": str(tmp_path),
-                "colour": "blue",
+                "sync_timeout_ms": "30s",
+                "trust_polcy": "always",
             }
         )
-    from unimsg._config import parse_config
+    assert raised.value.lines() == [
+        "password: secrets do not belong in the file: name the environment variable that "
+        'holds it, e.g. password_env = "UNIMSG_PASSWORD"',
+        "sync_timeout_ms: expected an integer, got '30s'",
+        "trust_polcy: unknown key (did you mean 'trust_policy'?)",
+    ]
+    with pytest.raises(UsageError, match="MatrixConfig has no setting 'pasword'"):
+        MatrixAdapter(  # type: ignore[call-arg]
+            homeserver="https://h", user_id="@a:h", pasword="p", store_path=tmp_path
+        )
 
     parsed = parse_config(
         {

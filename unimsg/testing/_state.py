@@ -14,7 +14,7 @@ import attrs
 
 from .._address import Address, AddressKind
 from .._events import EncryptionStateChanged, Event
-from .._exceptions import NotFoundError
+from .._exceptions import InvalidAddressError, NotFoundError
 from .._types import EncryptionState, SentMessage
 
 __all__ = ["Faults", "NetworkState"]
@@ -247,9 +247,17 @@ class NetworkState:
         encrypted: bool = True,
         direct: bool = False,
         alias: str | None = None,
+        address: Address | None = None,
     ) -> Address:
-        """Create a group (Signal) or room (Matrix); members join at once."""
-        if network == "signal":
+        """Create a group (Signal) or room (Matrix); members join at once.
+
+        ``address`` fixes the new conversation's address (a configuration names
+        it); by default a fresh one is made up.
+        """
+        if address is not None:
+            if address.network != network or not address.is_group:
+                raise InvalidAddressError(f"{address} is not a {network} room or group address")
+        elif network == "signal":
             group_id = base64.b64encode(secrets.token_bytes(32)).decode()
             address = Address(network, AddressKind.GROUP, group_id)
         elif network == "matrix":

@@ -14,6 +14,7 @@ from ._params import (
     RpcError,
     check_number,
     decode_group_id,
+    is_uuid,
     null_pointer,
     user_error,
 )
@@ -105,6 +106,11 @@ async def trust(c: Call) -> Any:
     if text is None:
         raise null_pointer()
     other = c.resolve(text)
+    if other is None and is_uuid(text):
+        # An ACI resolves locally; with no identity key known there is nothing to trust.
+        raise user_error(
+            "Failed to set the trust for this number, make sure the number is correct."
+        )
     if other is None:
         raise user_error(f"The user {text} is not registered.")
     if c.params.boolean("trustAllKnownKeys"):
@@ -155,6 +161,13 @@ async def get_user_status(c: Call) -> Any:
     return rows
 
 
+async def update_configuration(c: Call) -> Any:
+    """Account settings synced to linked devices; only read receipts change what is sent."""
+    if c.params.get("readReceipts") is not None:
+        c.me.send_read_receipts = c.params.boolean("readReceipts")
+    return {}
+
+
 async def update_profile(c: Call) -> Any:
     p = c.me.profile
     for key, attr in (
@@ -180,6 +193,13 @@ async def update_contact(c: Call) -> Any:
     if text is None:
         raise null_pointer()
     other = c.resolve(text)
+    if other is None and is_uuid(text):
+        # An ACI resolves locally: the contact is stored, the timer update reaches nobody.
+        contact = c.me.contact(text.lower())
+        seconds = c.params.integer("expiration")
+        if seconds is not None:
+            contact.expiration = seconds
+        return {}
     if other is None:
         raise user_error(f"The user {text} is not registered.")
     contact = c.me.contact(other.aci)

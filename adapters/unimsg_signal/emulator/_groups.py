@@ -164,7 +164,7 @@ async def quit_group(c: Call) -> Any:
     group_id = decode_group_id(gid or "")
     group = c.network.groups.get(group_id)
     if group is None or c.me.aci not in group.known_by:
-        raise user_error(f"Group not found: {group_id}")
+        raise user_error(f"Failed to send to group: Group not found: {group_id}")
     if c.me.aci in group.pending:
         group.pending.remove(c.me.aci)
         return broadcast_update(c, group)

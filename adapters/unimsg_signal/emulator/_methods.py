@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 METHODS: dict[str, Method] = {
     "version": Method(_receiving.version, multi=True),
     "listAccounts": Method(_receiving.list_accounts, single=False, multi=True),
+    "register": Method(_receiving.registration, single=False, multi=True),
+    "verify": Method(_receiving.registration, single=False, multi=True),
     "subscribeReceive": Method(_receiving.subscribe_receive, multi=True, socket_only=True),
     "unsubscribeReceive": Method(
         _receiving.unsubscribe_receive, multi=True, socket_only=True, any_params=True
@@ -32,6 +34,7 @@ METHODS: dict[str, Method] = {
     "trust": Method(_accounts.trust),
     "getUserStatus": Method(_accounts.get_user_status),
     "updateProfile": Method(_accounts.update_profile),
+    "updateConfiguration": Method(_accounts.update_configuration),
     "updateContact": Method(_accounts.update_contact),
     "block": Method(_accounts.block),
     "unblock": Method(_accounts.unblock),
@@ -92,11 +95,15 @@ async def call(session: Session, name: str, params: Any) -> Any:
     if spec.strict is not None and isinstance(params, dict):
         unknown = sorted(set(params) - set(spec.strict))
         if unknown:
-            known = ", ".join(f'"{k}"' for k in spec.strict)
+            known = ", ".join(f'"{k}"' for k in sorted(spec.strict))
+            cls = name[0].upper() + name[1:]
+            record = f"org.asamk.signal.commands.{cls}Command${cls}Params"
             raise RpcError(
                 INVALID_REQUEST,
-                f'Unrecognized field "{unknown[0]}" (class {name}Params), not marked as '
-                f"ignorable ({len(spec.strict)} known properties: {known}])",
+                f'Unrecognized field "{unknown[0]}" (class {record}), not marked as '
+                f"ignorable ({len(spec.strict)} known properties: {known}])\n"
+                " at [Source: UNKNOWN; byte offset: #UNKNOWN] (through reference chain: "
+                f'{record}["{unknown[0]}"])',
             )
     raw = params
     return await spec.impl(

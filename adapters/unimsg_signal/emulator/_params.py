@@ -70,8 +70,16 @@ def class_cast(value: Any, target: str) -> RpcError:
     )
 
 
-def null_pointer() -> RpcError:
-    return RpcError(INTERNAL_ERROR, "null (NullPointerException)")
+def null_pointer(detail: str = "null") -> RpcError:
+    """A ``NullPointerException``; ``detail`` is the JVM's helpful message where it has one."""
+    return RpcError(INTERNAL_ERROR, f"{detail} (NullPointerException)")
+
+
+#: What the JVM says when a missing number option is unboxed straight from the namespace.
+UNBOXED_NULL_LONG = (
+    'Cannot invoke "java.lang.Long.longValue()" because the return value of '
+    '"net.sourceforge.argparse4j.inf.Namespace.getLong(String)" is null'
+)
 
 
 class Params:
@@ -154,6 +162,9 @@ class Params:
         return value
 
 
+_BASE64 = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=")
+
+
 def is_uuid(text: str) -> bool:
     try:
         uuid.UUID(text)
@@ -163,12 +174,18 @@ def is_uuid(text: str) -> bool:
 
 
 def check_number(text: str) -> str:
-    """Phone numbers must be E.164 here; signal-cli would also try local formats."""
-    if not _E164.match(text):
-        raise user_error(
-            f"Invalid phone number '{text}': The string supplied did not seem to be a phone number."
-        )
-    return text
+    """A number as signal-cli's PhoneNumberFormatter reads it: everything but digits and
+    ``+`` is dropped (``+12ab`` is ``+12``); national formats are not modelled."""
+    if "@" in text:
+        raise user_error(f"Invalid phone number '{text}': Possible attempt to use email address.")
+    kept = re.sub(r"[^0-9+]", "", text)
+    if not kept:
+        raise user_error(f"Invalid phone number '{text}': No valid characters found.")
+    if kept.startswith("+") or _E164.match(kept):
+        return kept
+    raise user_error(
+        f"Invalid phone number '{text}': The string supplied did not seem to be a phone number."
+    )
 
 
 def check_recipient(text: str) -> str:
@@ -180,6 +197,12 @@ def check_recipient(text: str) -> str:
 
 def decode_group_id(text: str) -> str:
     """Normalize a base64 group id; bad input is a user error like signal-cli's."""
+    bad = next((ch for ch in text if ch not in _BASE64), None)
+    if bad is not None:
+        raise user_error(
+            f'Invalid group id: Failed to decode groupId (must be base64) "{text}": '
+            f"Illegal base64 character {ord(bad):x}"
+        )
     try:
         raw = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):

@@ -7,11 +7,19 @@ from typing import Any
 import anyio
 
 from ._call import Call
-from ._params import null_pointer, user_error
+from ._params import INVALID_PARAMS, IO_ERROR, RpcError, null_pointer, user_error
 
 
 async def version(c: Call) -> Any:
     return {"version": c.daemon.version}
+
+
+async def registration(c: Call) -> Any:
+    """Multi-account ``register``/``verify``: the daemon checks the account, then asks the
+    service, which the emulator does not have."""
+    if c.params.get("account") is None:
+        raise RpcError(INVALID_PARAMS, "Method requires account parameter")
+    raise RpcError(IO_ERROR, "Failed to register: the emulator has no Signal service to ask")
 
 
 async def list_accounts(c: Call) -> Any:

@@ -26,7 +26,9 @@ from ._faults import Failure
 from ._network import Account, Group, TrustLevel
 from ._params import (
     RATELIMIT_ERROR,
+    UNBOXED_NULL_LONG,
     UNTRUSTED_KEY_ERROR,
+    USER_ERROR,
     RpcError,
     check_recipient,
     decode_group_id,
@@ -35,6 +37,8 @@ from ._params import (
     user_error,
 )
 
+#: Group errors that sendTyping reports with the prefix "Failed to send to group: ".
+_GROUP_ERRORS = ("Group not found", "User is not a member", "User is not allowed")
 _SPEC = re.compile(r"(\d+):(\d+):(.+)", re.DOTALL)
 _STYLES = {"NONE", "BOLD", "ITALIC", "SPOILER", "STRIKETHROUGH", "MONOSPACE"}
 
@@ -82,10 +86,11 @@ def address(account: Account | None, target: Target | None = None) -> dict[str, 
     if account is None:
         assert target is not None
         text = target.text
+        username = text if target.by_username else text[2:] if text.startswith("u:") else None
         return {
             "uuid": text if is_uuid(text) else None,
             "number": text if text.startswith("+") else None,
-            "username": text if target.by_username else None,
+            "username": username,
         }
     username = account.username if target is not None and target.by_username else None
     return {"uuid": account.aci, "number": account.number, "username": username}
@@ -310,12 +315,15 @@ async def send_reaction(c: Call) -> Any:
         if author_text is None:
             raise null_pointer()
         author = c.resolve(author_text)
-    if author is None:
-        raise user_error(f"The user {author_text} is not registered.")
     target_ts = c.params.long("targetTimestamp")
     if target_ts is None:
-        raise null_pointer()
-    reaction = env.Reaction(emoji, author.aci, target_ts, c.params.boolean("remove"))
+        raise null_pointer(
+            'Cannot invoke "java.lang.Long.longValue()" because "targetTimestamp" is null'
+        )
+    if author is None and not is_uuid(author_text):
+        raise user_error(f"The user {author_text} is not registered.")
+    author_aci = author.aci if author is not None else author_text.lower()
+    reaction = env.Reaction(emoji, author_aci, target_ts, c.params.boolean("remove"))
     ts = c.network.next_timestamp(c.me)
 
     def content_for(account: Account | None, group: Group | None) -> env.Content:
@@ -331,7 +339,7 @@ async def remote_delete(c: Call) -> Any:
     found = targets(c)
     target_ts = c.params.long("targetTimestamp")
     if target_ts is None:
-        raise null_pointer()
+        raise null_pointer(UNBOXED_NULL_LONG)
     ts = c.network.next_timestamp(c.me)
 
     def content_for(account: Account | None, group: Group | None) -> env.Content:
@@ -344,7 +352,12 @@ async def remote_delete(c: Call) -> Any:
 
 
 async def send_typing(c: Call) -> Any:
-    found = targets(c, usernames=False, note_to_self=False)
+    try:
+        found = targets(c, usernames=False, note_to_self=False)
+    except RpcError as exc:
+        if exc.code == USER_ERROR and exc.message.startswith(_GROUP_ERRORS):
+            raise user_error(f"Failed to send to group: {exc.message}") from None
+        raise
     started = not c.params.boolean("stop")
     ts = c.network.next_timestamp(c.me)
 
