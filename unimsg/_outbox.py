@@ -158,6 +158,10 @@ class Outbox:
                     for entry in await self._store.outbox_claim(
                         self.worker, limit=room, lease=self.claim_lease, prefixes=self._prefixes
                     ):
+                        if entry.key in self._held:
+                            # Its claim lapsed while this worker still sends it (a stall,
+                            # or another process reset an SQLite file's claims).
+                            continue
                         self._held.add(entry.key)
                         tg.start_soon(self._deliver, entry)
                 if time.monotonic() >= counted + 1.0:

@@ -40,7 +40,7 @@ def test_reader_lease_reaches_the_client() -> None:
     [
         ({"store": "postgresql://bot:s3cret@db/unimsg"}, "holds a password"),
         ({"store": "state.db", "store_password_env": "PW"}, "goes with a postgresql"),
-        ({"store": 5}, "client.store: expected a string"),
+        ({"store": 5}, r"client\.store: expected a string"),
         ({"reader_lease": -1}, "positive number"),
     ],
 )
