@@ -15,6 +15,7 @@ sends to each network, 500 incoming messages); ``SHARED_SENDS`` and
 from __future__ import annotations
 
 import collections
+import contextlib
 import os
 import random
 import shutil
@@ -26,8 +27,8 @@ import pytest
 from unimsg_signal.emulator import Daemon, EmulatedNetwork, ReceiveMode, serve_tcp
 
 from tests.matrix.fixtures_adapter import adapter_for
-from tests.matrix.synapse import MakeUser, SynapseInstance
-from unimsg import Address, Client, MessageReceived
+from tests.matrix.synapse import MakeUser, RegisteredUser, SynapseInstance
+from unimsg import Address, Client, Conversation, MessageReceived
 
 from ._matrix import join, server_counts
 from ._process import AppProcess
@@ -37,6 +38,8 @@ pytestmark = [pytest.mark.postgres]
 SENDS = int(os.environ.get("SHARED_SENDS", "3000"))
 SIGNAL_SENDS = SENDS
 READS = int(os.environ.get("SHARED_READS", "500"))
+#: Conversations the Matrix sends spread over: each is one lane, sent in order.
+ROOMS = 10
 LEASE = 2.0
 
 
@@ -47,6 +50,16 @@ def worker(tmp: Path, index: int, url: str, settings: dict[str, object], *args: 
     process.store = url  # type: ignore[assignment]  # the URL stands where a file would
     process.args = list(args)
     return process
+
+
+async def queue(
+    tmp: Path, url: str, settings: dict[str, object], targets: str, count: int = SENDS
+) -> None:
+    """Queue ``s0`` … over ``targets`` from a process of its own, before any worker runs."""
+    process = worker(tmp, 9, url, settings, "queue", "--enqueue", targets, str(count))
+    await process.start()
+    await process.wait(lambda lines: ("queued",) in lines, 120)
+    await process.stop()
 
 
 async def kill_one_every_second(
@@ -65,6 +78,14 @@ async def kill_one_every_second(
         await victim.start()
 
 
+async def counted(user: RegisteredUser, rooms: list[Conversation]) -> collections.Counter[str]:
+    """The homeserver's count of each ``s<i>`` over all ``rooms``."""
+    counts: collections.Counter[str] = collections.Counter()
+    for room in rooms:
+        counts.update(await server_counts(user, room.address.id, "s"))
+    return counts
+
+
 def unknown_texts(workers: list[AppProcess]) -> set[str]:
     return {line[1] for w in workers for line in w.lines() if line[0] == "unknown"}
 
@@ -79,10 +100,17 @@ async def test_three_workers_send_to_matrix_exactly_once_while_one_is_killed(
 ) -> None:
     sender, receiver = await make_matrix_user(synapse), await make_matrix_user(synapse)
     async with Client(adapter_for(sender, tmp_path / "setup")) as s:
-        room = await s.create_conversation(
-            "matrix", name="shared", members=[Address.matrix(receiver.user_id)], encrypted=False
-        )
-    await join(receiver, room.address.id)
+        rooms = [
+            await s.create_conversation(
+                "matrix",
+                name=f"shared {i}",
+                members=[Address.matrix(receiver.user_id)],
+                encrypted=False,
+            )
+            for i in range(ROOMS)
+        ]
+    for room in rooms:
+        await join(receiver, room.address.id)
     settings = {
         "network": "matrix",
         "homeserver": synapse.url,
@@ -100,21 +128,17 @@ async def test_three_workers_send_to_matrix_exactly_once_while_one_is_killed(
                "send", "--lease", str(LEASE))
         for i in range(3)
     ]  # fmt: skip
-    workers[0].args += ["--enqueue", str(room.address), str(SENDS)]
+    targets = ",".join(str(r.address) for r in rooms)
+    await queue(tmp_path, postgres_url, {**settings, "store_path": str(tmp_path / "m0")}, targets)
     started = time.monotonic()
     done = anyio.Event()
     try:
-        await workers[0].start()
-        await workers[0].wait(lambda lines: ("queued",) in lines, 60)
-        for w in workers[1:]:
+        for w in workers:
             await w.start()
         async with anyio.create_task_group() as tg:
             tg.start_soon(kill_one_every_second, workers, done)
-            with anyio.fail_after(120):
-                while True:
-                    counts = await server_counts(receiver, room.address.id, "s")
-                    if len(counts) >= SENDS:
-                        break
+            with anyio.fail_after(240):
+                while len(await counted(receiver, rooms)) < SENDS:  # noqa: ASYNC110
                     await anyio.sleep(1)
             done.set()
         # Claims of the last killed worker may still send their entries: let them finish.
@@ -124,10 +148,11 @@ async def test_three_workers_send_to_matrix_exactly_once_while_one_is_killed(
         for w in workers:
             await w.stop()
     elapsed = time.monotonic() - started
-    counts = await server_counts(receiver, room.address.id, "s")
+    counts = await counted(receiver, rooms)
     kills = sum(w.kills for w in workers)
     figures(
-        "shared outbox: 3 workers on PostgreSQL, one SIGKILLed every second (Matrix)",
+        f"shared outbox: 3 workers on PostgreSQL, one SIGKILLed every second "
+        f"(Matrix, {ROOMS} rooms)",
         sent=SENDS,
         delivered=len(counts),
         duplicated=sum(counts.values()) - len(counts),
@@ -141,7 +166,9 @@ async def test_three_workers_send_to_matrix_exactly_once_while_one_is_killed(
     assert unknown_texts(workers) == set()
 
 
-ALICE, BOB = "+15550000001", "+15550000002"
+ALICE = "+15550000001"
+#: The recipients of the Signal sends: one conversation (one outbox lane) each.
+BOBS = [f"+1555000010{i}" for i in range(5)]
 
 
 @pytest.mark.anyio
@@ -151,16 +178,28 @@ async def test_three_workers_send_to_signal_at_most_once_reporting_the_unknown(
 ) -> None:
     network = EmulatedNetwork()
     network.register(ALICE)
-    network.register(BOB)
+    for bob in BOBS:
+        network.register(bob)
     received: collections.Counter[str] = collections.Counter()
     fast = {"min_backoff": 0.05, "max_backoff": 0.5, "request_timeout": 5.0}
     done = anyio.Event()
-    async with (
-        Daemon(network, [ALICE], receive_mode=ReceiveMode.MANUAL) as alice_daemon,
-        Daemon(network, [BOB], receive_mode=ReceiveMode.MANUAL) as bob_daemon,
-        serve_tcp(alice_daemon) as alice_server,
-        serve_tcp(bob_daemon) as bob_server,
-    ):
+    async with contextlib.AsyncExitStack() as stack:
+        alice_daemon = await stack.enter_async_context(
+            Daemon(network, [ALICE], receive_mode=ReceiveMode.MANUAL)
+        )
+        alice_server = await stack.enter_async_context(serve_tcp(alice_daemon))
+        from unimsg_signal import SignalAdapter
+
+        receivers = []
+        # One daemon per recipient, as each would have: one conversation (lane) each.
+        for bob in BOBS:
+            daemon = await stack.enter_async_context(
+                Daemon(network, [bob], receive_mode=ReceiveMode.MANUAL)
+            )
+            server = await stack.enter_async_context(serve_tcp(daemon))
+            receivers.append(
+                SignalAdapter.create(bob, f"tcp://127.0.0.1:{server.port}", **fast)  # type: ignore[arg-type]
+            )
         settings = {
             "network": "signal",
             "account": ALICE,
@@ -171,12 +210,10 @@ async def test_three_workers_send_to_signal_at_most_once_reporting_the_unknown(
             worker(tmp_path, i, postgres_url, settings, "send", "--lease", str(LEASE))
             for i in range(3)
         ]
-        workers[0].args += ["--enqueue", f"signal:{BOB}", str(SIGNAL_SENDS)]
-        from unimsg_signal import SignalAdapter
-
-        bob = SignalAdapter.create(BOB, f"tcp://127.0.0.1:{bob_server.port}", **fast)  # type: ignore[arg-type]
+        targets = ",".join(f"signal:{bob}" for bob in BOBS)
+        await queue(tmp_path, postgres_url, settings, targets, SIGNAL_SENDS)
         try:
-            async with Client(bob) as b, anyio.create_task_group() as tg:
+            async with Client(*receivers) as b, anyio.create_task_group() as tg:
 
                 async def receive() -> None:
                     async for event in b.events():
@@ -184,12 +221,10 @@ async def test_three_workers_send_to_signal_at_most_once_reporting_the_unknown(
                             received[event.text] += 1
 
                 tg.start_soon(receive)
-                await workers[0].start()
-                await workers[0].wait(lambda lines: ("queued",) in lines, 60)
-                for w in workers[1:]:
+                for w in workers:
                     await w.start()
                 tg.start_soon(kill_one_every_second, workers, done)
-                with anyio.fail_after(120):
+                with anyio.fail_after(180):
                     while len(set(received) | unknown_texts(workers)) < SIGNAL_SENDS:  # noqa: ASYNC110
                         await anyio.sleep(0.2)
                 done.set()
@@ -203,7 +238,8 @@ async def test_three_workers_send_to_signal_at_most_once_reporting_the_unknown(
     everything = {f"s{i}" for i in range(SIGNAL_SENDS)}
     kills = sum(w.kills for w in workers)
     figures(
-        "shared outbox: 3 workers on PostgreSQL, one SIGKILLed every second (Signal)",
+        f"shared outbox: 3 workers on PostgreSQL, one SIGKILLed every second "
+        f"(Signal, {len(BOBS)} recipients)",
         sent=SIGNAL_SENDS,
         delivered=len(received),
         duplicated=sum(received.values()) - len(received),
