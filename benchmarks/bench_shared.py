@@ -83,6 +83,7 @@ def _sender(spec: dict[str, object]) -> object:
             access_token=spec["access_token"],  # type: ignore[arg-type]
             device_id=spec["device_id"],  # type: ignore[arg-type]
             store_path=spec["store_path"],  # type: ignore[arg-type]
+            cross_signing=False,  # one device in several processes, sending only
         )
     from unimsg.testing import FakeNetwork
 
@@ -229,7 +230,7 @@ def rates(url: str, tmp: Path, messages: int, spec: dict[str, object]) -> dict[s
 
 def faults(url: str) -> list[dict[str, object]]:
     """tests/faults/test_shared_store.py at the issue's sizes; its figures lines."""
-    env = {**os.environ, "SHARED_SENDS": "3000", "SHARED_READS": "500"}
+    env = {**os.environ, "SHARED_MATRIX_SENDS": "3000", "SHARED_SIGNAL_SENDS": "3000"}
     run = subprocess.run(
         [sys.executable, "-m", "pytest", "tests/faults/test_shared_store.py", "-q", "-s",
          "-p", "no:cacheprovider"],
@@ -250,42 +251,42 @@ def main() -> None:
     parser.add_argument("--kills", type=int, default=20)
     parser.add_argument("--lease", type=float, default=2.0)
     parser.add_argument("--faults", action="store_true")
+    parser.add_argument(
+        "--parts", default="fake,matrix,failover", help="which of fake, matrix, failover to run"
+    )
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     info = json.loads((ROOT / ".postgres" / args.name / "instance.json").read_text())
     os.environ["PGPASSWORD"] = Path(info["password_file"]).read_text().strip()
     url = info["url"]
+    parts = set(args.parts.split(","))
     result: dict[str, object] = {"messages": args.messages, "lanes": args.lanes}
-    with tempfile.TemporaryDirectory() as tmp:
-        fake = rates(url, Path(tmp), args.messages, {"kind": "fake", "lanes": args.lanes})
-        result.update(fake)
-        spec = matrix_spec(Path(tmp), args.rooms)
-        matrix = None if spec is None else rates(url, Path(tmp), args.matrix_messages, spec)
     labels = ["sqlite_1", "postgres_1", "postgres_2", "postgres_4"]
-    rows: list[list[object]] = [
-        [label.split("_")[0], int(label.split("_")[1]), fake[label]] for label in labels
-    ]
-    table("outbox throughput (fake network)", rows, ["store", "workers", "sends/s"])
-    if matrix is None:
-        print("Synapse (relaxed) is not running: no Matrix throughput")
-    else:
-        result["matrix"] = {"messages": args.matrix_messages, "rooms": args.rooms, **matrix}
-        rows = [[label.split("_")[0], int(label.split("_")[1]), matrix[label]] for label in labels]
-        table(
-            f"outbox throughput (Synapse, {args.rooms} rooms)",
-            rows,
-            ["store", "workers", "sends/s"],
-        )
-    _reset(url)
-    times = failover(url, args.kills, args.lease)
-    result["failover"] = {"lease": args.lease, "seconds": times}
-    table(
-        f"reader fail-over, lease {args.lease:g} s, {len(times)} kills",
-        [[median(times), percentile(times, 0.9), max(times)]],
-        ["median s", "p90 s", "max s"],
-    )
-    if args.faults:
+    header = ["store", "workers", "sends/s"]
+    with tempfile.TemporaryDirectory() as tmp:
+        if "fake" in parts:
+            fake = rates(url, Path(tmp), args.messages, {"kind": "fake", "lanes": args.lanes})
+            result.update(fake)
+            rows = [[x.split("_")[0], int(x.split("_")[1]), fake[x]] for x in labels]
+            table("outbox throughput (fake network)", rows, header)
+        spec = matrix_spec(Path(tmp), args.rooms) if "matrix" in parts else None
+        if spec is not None:
+            matrix = rates(url, Path(tmp), args.matrix_messages, spec)
+            result["matrix"] = {"messages": args.matrix_messages, "rooms": args.rooms, **matrix}
+            rows = [[x.split("_")[0], int(x.split("_")[1]), matrix[x]] for x in labels]
+            table(f"outbox throughput (Synapse, {args.rooms} rooms)", rows, header)
+        elif "matrix" in parts:
+            print("Synapse (relaxed) is not running: no Matrix throughput")
+    if "failover" in parts:
         _reset(url)
+        times = failover(url, args.kills, args.lease)
+        result["failover"] = {"lease": args.lease, "seconds": times}
+        table(
+            f"reader fail-over, lease {args.lease:g} s, {len(times)} kills",
+            [[median(times), percentile(times, 0.9), max(times)]],
+            ["median s", "p90 s", "max s"],
+        )
+    if args.faults:
         result["faults"] = faults(url)
     write("shared", result, args.out)
 
