@@ -98,9 +98,12 @@ async def _send_worker(target: str, spec: dict[str, object]) -> None:
 
     client = Client(_sender(spec), store=_store(target))  # type: ignore[arg-type]
     client.outbox.poll_interval = 0.05
-    print("ready", flush=True)
-    await anyio.to_thread.run_sync(sys.stdin.readline)
+    sending = client.outbox.concurrency
+    client.outbox.concurrency = 0  # started, but claiming nothing until "go"
     async with client:
+        print("ready", flush=True)
+        await anyio.to_thread.run_sync(sys.stdin.readline)
+        client.outbox.concurrency = sending
         await anyio.sleep_forever()
 
 
