@@ -112,6 +112,7 @@ async def _opened(
     """A client of ``chosen`` only; every adapter that fails to start named with its endpoint."""
     for adapter in chosen:
         _progress(args, f"connecting to {describe(adapter)} ...")
+    failure: UnimsgError | None = None
     with anyio.CancelScope() as scope:
         deadline = _Deadline(scope, args.timeout)
         deadline.start("connecting to " + " and ".join(describe(a) for a in chosen))
@@ -120,13 +121,18 @@ async def _opened(
                 _progress(args, "connected")
                 yield client, deadline
         except UnimsgError as exc:
-            if deadline.phase.startswith("connecting") and len(chosen) > 1:
-                raise CommandFailed(await _probe(args, chosen)) from exc
-            if deadline.phase.startswith("connecting"):
+            if not deadline.phase.startswith("connecting"):
+                raise
+            if len(chosen) == 1:
                 raise CommandFailed(
                     [f"{describe(chosen[0])}: {type(exc).__name__}: {exc}"]
                 ) from exc
-            raise
+            failure = exc
+    connecting = deadline.phase.startswith("connecting")
+    if len(chosen) > 1 and connecting and (failure is not None or scope.cancelled_caught):
+        # The first failure stopped the others: each adapter alone, outside the
+        # spent deadline, names every one that cannot start.
+        raise CommandFailed(await _probe(args, chosen)) from failure
     if scope.cancelled_caught:
         raise CommandFailed([f"no answer within {args.timeout:g}s while {deadline.phase}"])
 
@@ -135,22 +141,23 @@ async def _probe(args: argparse.Namespace, chosen: Sequence[Adapter]) -> list[st
     """Start each adapter alone (fresh from the file), all at once, to name every failure."""
     names = [adapter_name(a) for a in chosen]
     fresh = [a for a in load_config(args.config).adapters if adapter_name(a) in names]
-    failures: list[str] = []
+    # In the file's order, whichever fails first.
+    failures: list[str | None] = [None] * len(fresh)
 
-    async def one(adapter: Adapter) -> None:
+    async def one(index: int, adapter: Adapter) -> None:
         with anyio.move_on_after(args.timeout) as scope:
             try:
                 async with Client(adapter):
                     pass
             except UnimsgError as exc:
-                failures.append(f"{describe(adapter)}: {type(exc).__name__}: {exc}")
+                failures[index] = f"{describe(adapter)}: {type(exc).__name__}: {exc}"
         if scope.cancelled_caught:
-            failures.append(f"{describe(adapter)}: no answer within {args.timeout:g}s")
+            failures[index] = f"{describe(adapter)}: no answer within {args.timeout:g}s"
 
     async with anyio.create_task_group() as tg:
-        for adapter in fresh:
-            tg.start_soon(one, adapter)
-    return failures or ["could not start: " + ", ".join(names)]
+        for index, adapter in enumerate(fresh):
+            tg.start_soon(one, index, adapter)
+    return [line for line in failures if line] or ["could not start: " + ", ".join(names)]
 
 
 def _text(args: argparse.Namespace) -> str:

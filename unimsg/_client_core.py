@@ -139,11 +139,29 @@ class ClientCore(Background):
             tg.start_soon(self._lease.keep)
         # Before the adapters stop: what the application finished is committed.
         stack.push_async_exit(self._last_commit)
-        for name, adapter in self._adapters.items():
-            await tg.start(self._run_adapter, adapter)
-            self._health[name].state = ConnectionState.CONNECTED
+        await self._start_adapters(tg)
         # Started after the adapters: queued sends from a previous run go out first thing.
         await tg.start(self.outbox.run)
+
+    async def _start_adapters(self, tg: anyio.abc.TaskGroup) -> None:
+        """All adapters at once (a slow login does not delay the others); the first
+        failure stops the rest and is raised as it is."""
+        failed: list[BaseException] = []
+
+        async def start(name: str, adapter: Adapter) -> None:
+            try:
+                await tg.start(self._run_adapter, adapter)
+            except Exception as exc:
+                failed.append(exc)
+                starting.cancel_scope.cancel()
+            else:
+                self._health[name].state = ConnectionState.CONNECTED
+
+        async with anyio.create_task_group() as starting:
+            for name, adapter in self._adapters.items():
+                starting.start_soon(start, name, adapter)
+        if failed:
+            raise failed[0]
 
     async def _last_commit(self, exc_type: type[BaseException] | None, *_: object) -> None:
         # Not after an error: the events in hand then come again on the next start.

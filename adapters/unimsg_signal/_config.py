@@ -207,6 +207,12 @@ class SignalConfig:
                 if user is not None:
                     values.setdefault("http_username", user)
                 values["url"] = endpoint
+        elif "url" in values:
+            # A table would be read as the parsed form; the file only ever holds the URL.
+            problems.append(
+                ("url", f"expected a URL string, e.g. 'tcp://127.0.0.1:7583', got {url!r}")
+            )
+            del values["url"]
         try:
             config = settings_from_table(
                 cls, values, secrets=("http_password", "http_token"), base_dir=base_dir

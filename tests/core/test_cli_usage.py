@@ -120,6 +120,27 @@ def test_every_failing_adapter_is_reported(
     assert "not-used" not in "".join(lines)
 
 
+def test_a_fast_failure_and_a_silent_server_are_both_named(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    silent_server: int,
+) -> None:
+    # Signal is refused at once, which stops the Matrix login: each is still named.
+    monkeypatch.setenv("UNIMSG_TEST_PASSWORD", "not-used")
+    down = _free_port()
+    config = _config(tmp_path, HANGING_MATRIX.format(port=silent_server) + DOWN.format(port=down))
+    assert main(["listen", "--config", config, "--timeout", "1"]) == 1
+    lines = _err_lines(capsys)
+    assert lines[0] == (
+        f"unimsg: the Matrix homeserver http://127.0.0.1:{silent_server} as @bot:example.org: "
+        "no answer within 1s"
+    )
+    assert lines[1].startswith(f"unimsg: signal-cli at tcp://127.0.0.1:{down} as +15550000001: ")
+    assert "ConnectError" in lines[1]
+    assert len(lines) == 2
+
+
 def test_a_silent_homeserver_is_a_bounded_clear_failure(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],

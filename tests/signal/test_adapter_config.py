@@ -8,7 +8,7 @@ import pytest
 from unimsg_signal import Endpoint, SignalAdapter, SignalConfig
 from unimsg_signal._transports import stdio_command
 
-from unimsg import UsageError
+from unimsg import ConfigError, UsageError
 from unimsg._config import parse_config
 
 
@@ -65,3 +65,12 @@ def test_validation() -> None:
         SignalConfig.from_mapping({"account": "+15550000001", "colour": "red"})
     with pytest.raises(UsageError):
         SignalConfig.from_mapping({"account": "+15550000001", "http_token_env": "UNSET_VAR_X"})
+
+
+@pytest.mark.parametrize("url", [7583, {"kind": "tcp", "port": 7583}, True])
+def test_a_url_that_is_not_a_string_is_named(url: object) -> None:
+    with pytest.raises(ConfigError) as caught:
+        SignalConfig.from_mapping({"account": "+15550000001", "url": url})
+    assert caught.value.problems == (
+        ("url", f"expected a URL string, e.g. 'tcp://127.0.0.1:7583', got {url!r}"),
+    )
