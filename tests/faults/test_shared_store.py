@@ -9,7 +9,7 @@ processes compete for one Matrix account's events and the active one is
 SIGKILLed mid-stream: the standby takes over within the lease time and the
 application handles each message once. The Signal and fail-over scenarios
 run at the issue's sizes (3,000 sends, 500 incoming messages); the Matrix
-one sends 1,000 here (3,000 take about four minutes on a two-core machine,
+one sends 600 here (3,000 take about four minutes on a two-core machine,
 mostly worker restarts): ``benchmarks/bench_shared.py --faults`` runs it at
 3,000. ``SHARED_MATRIX_SENDS``, ``SHARED_SIGNAL_SENDS`` and ``SHARED_READS``
 set the sizes.
@@ -38,7 +38,7 @@ from ._process import AppProcess
 from .conftest import Figures
 
 pytestmark = [pytest.mark.postgres]
-SENDS = int(os.environ.get("SHARED_MATRIX_SENDS", "1000"))
+SENDS = int(os.environ.get("SHARED_MATRIX_SENDS", "600"))
 SIGNAL_SENDS = int(os.environ.get("SHARED_SIGNAL_SENDS", "3000"))
 READS = int(os.environ.get("SHARED_READS", "500"))
 #: Conversations the Matrix sends spread over: each is one lane, sent in order.
