@@ -82,12 +82,13 @@ if TYPE_CHECKING:
     )
     from ._health import AdapterHealth
     from ._outbox import QueuedMessage
+    from ._postgres import PostgresStore
     from ._registry import AdapterStatus, adapter_class, adapter_names, adapter_status
     from ._relay import Relay
     from ._router import Contact, Route
     from ._settings import settings_from_keywords, settings_from_table
     from ._sqlite import SqliteStore
-    from ._store import MemoryStore, OutboxEntry, Store
+    from ._store import LeaseInfo, MemoryStore, OutboxEntry, Store
     from ._types import (
         Attachment,
         Capabilities,
@@ -146,6 +147,7 @@ __all__ = [
     "InvalidAddressError",
     "InvalidArgumentError",
     "InvalidContentError",
+    "LeaseInfo",
     "Membership",
     "MembershipChanged",
     "MemoryStore",
@@ -161,6 +163,7 @@ __all__ = [
     "OutcomeUnknownError",
     "OutgoingMessage",
     "PermissionDeniedError",
+    "PostgresStore",
     "QueuedMessage",
     "RateLimitedError",
     "ReactionReceived",
@@ -313,12 +316,14 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "Contact",
         "Route",
     ),
+    "_postgres": ("PostgresStore",),
     "_settings": (
         "settings_from_keywords",
         "settings_from_table",
     ),
     "_sqlite": ("SqliteStore",),
     "_store": (
+        "LeaseInfo",
         "MemoryStore",
         "OutboxEntry",
         "Store",
