@@ -1,6 +1,7 @@
-"""Signal: unimsg's adapter vs a raw JSON-RPC loop vs pysignalclijsonrpc, on the emulator.
+"""Signal: unimsg's adapter vs raw JSON-RPC loops vs pysignalclijsonrpc; emulator and real daemon.
 
-    python benchmarks/bench_signal.py [--messages 1000] [--repeat 3] [--in-flight 16] [--json FILE]
+    python benchmarks/bench_signal.py [--messages 1000] [--repeat 3] [--in-flight 16]
+                                      [--real-calls 200] [--json FILE]
 
 The signal-cli daemon emulator runs in its own process, so the figures are
 what a client pays: messages per second sent (each answered by the daemon)
@@ -8,6 +9,10 @@ and the client's own CPU time per message. Only the sending is timed: the
 client is connected and has sent a few warm-up messages first. Every
 comparison is a ratio taken in the same run, with the cases interleaved
 round by round. pysignalclijsonrpc only speaks HTTP and is synchronous.
+
+Then the same on the real signal-cli daemon (``benchmarks/_signal_real.py``): round trips of a
+method the daemon answers locally, through unimsg and through raw loops, over TCP and HTTP.
+It needs ``python3 scripts/signal_cli.py install`` and is skipped (and says so) without it.
 """
 
 from __future__ import annotations
@@ -188,6 +193,9 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--in-flight", type=int, default=16)
+    parser.add_argument(
+        "--real-calls", type=int, default=200, help="round trips per case, real daemon (0: skip)"
+    )
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     n, lanes = args.messages, args.in_flight
@@ -258,12 +266,33 @@ def main() -> None:
         ratios["unimsg TCP / pysignalclijsonrpc"] = rate("unimsg, TCP") / base
     for name, value in ratios.items():
         print(f"  {name}: {value:.2f}x")
+    real = real_daemon(args.real_calls, args.repeat)
     write(
         "signal",
         {"messages": n, "repeat": args.repeat, "in_flight": lanes, "results": results}
-        | {"ratios": ratios},
+        | {"ratios": ratios, "real_daemon": real},
         args.json,
     )
+
+
+def real_daemon(calls: int, repeat: int) -> dict[str, Any]:
+    """The real signal-cli daemon's part (benchmarks/_signal_real.py), or why it was skipped."""
+    import _signal_real
+
+    if calls <= 0:
+        return {"skipped": "--real-calls 0"}
+    if not _signal_real.installed():
+        return {"skipped": "signal-cli is not installed: python3 scripts/signal_cli.py install"}
+    real = _signal_real.measure(calls, repeat)
+    rows = [(k, v["calls_per_s"], v["client_cpu_us_per_call"]) for k, v in real["results"].items()]
+    table(
+        f"Signal on the real signal-cli daemon, {calls} listContacts calls, median of {repeat}",
+        rows,
+        ["client", "calls/s", "client CPU us/call"],
+    )
+    for name, value in real["ratios"].items():
+        print(f"  unimsg / raw, {name}: {value:.2f}x")
+    return real
 
 
 if __name__ == "__main__":

@@ -39,7 +39,7 @@ FULL: dict[str, list[str]] = {
 QUICK: dict[str, list[str]] = {
     "fake": ["--messages", "2000", "--repeat", "1"],
     "startup": ["--repeat", "1"],
-    "signal": ["--messages", "30", "--repeat", "1"],
+    "signal": ["--messages", "30", "--repeat", "1", "--real-calls", "5"],
     "scale": ["--sizes", "50,100", "--events", "500,1000", "--rooms", "3,6"],
     "matrix": ["--messages", "5", "--repeat", "1", "--latency", "2", "--rooms", "plain"],
 }
