@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Awaitable, Callable
 
 import anyio
@@ -47,15 +48,20 @@ class AnswerUnreadable(RemoteProtocolError):
     """The daemon answered, unreadably: the request may have taken effect."""
 
 
+# Deadlines and write times are only compared with each other and slept on relatively,
+# so any monotonic clock will do; anyio.current_time() looks the backend up each call.
+_now = time.monotonic
+
+
 class _Waiter:
     # A plain slotted class: one is made per request, attrs' generated __init__ costs more.
     __slots__ = ("answer", "deadline", "done", "error", "garbled", "written")
 
-    def __init__(self, deadline: float) -> None:
+    def __init__(self, deadline: float, done: anyio.Event) -> None:
         self.deadline = deadline
         #: The request's line was handed to the stream (it may have reached the daemon).
         self.written = False
-        self.done = anyio.Event()
+        self.done = done
         self.answer: Answer | None = None
         self.error: Exception | None = None
         #: An unreadable line arrived while this request waited: maybe its answer.
@@ -104,6 +110,9 @@ class LineSession:
         self.close_reason = "the connection closed"
         self.garbage_lines = 0
         self._sink_error: Exception | None = None
+        # The running backend's event class, called directly: ``anyio.Event()`` looks
+        # the backend up on every call, a measurable share of a request's cost.
+        self._new_event: Callable[[], anyio.Event] = type(anyio.Event())
 
     async def serve(self) -> None:
         try:
@@ -166,7 +175,7 @@ class LineSession:
                 if waiter is not None:
                     waiter.written = True
             queued.clear()
-            self._writing_since = anyio.current_time()
+            self._writing_since = _now()
             try:
                 await self._stream.send(data)
             except STREAM_ERRORS as exc:
@@ -177,7 +186,7 @@ class LineSession:
 
     async def _watchdog(self) -> None:
         while True:
-            now = anyio.current_time()
+            now = _now()
             earliest = math.inf
             for waiter in list(self._pending.values()):
                 if waiter.done.is_set():
@@ -248,8 +257,8 @@ class LineSession:
                 f"lost the connection to signal-cli: {self.close_reason}", written=False
             )
         rid, line = self._codec.send_request(method, params)
-        deadline = anyio.current_time() + limit
-        waiter = self._pending[rid] = _Waiter(deadline)
+        deadline = _now() + limit
+        waiter = self._pending[rid] = _Waiter(deadline, self._new_event())
         if self._inbox is not None and len(self._pending) == 1:
             # A reader paused for a full inbox must read on to find this answer.
             self._inbox.nudge()
@@ -279,7 +288,7 @@ class LineSession:
                 )
             since = self._writing_since
             written = waiter.written
-            if since is not None and anyio.current_time() - since >= limit:
+            if since is not None and _now() - since >= limit:
                 self._close("a write to the daemon timed out")
                 await self._stream.aclose()
                 raise RequestLost("a write to signal-cli timed out; reconnecting", written=written)
