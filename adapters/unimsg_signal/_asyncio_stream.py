@@ -176,6 +176,12 @@ class AsyncioStream(anyio.abc.ByteStream):
         self._transport.write(item)
         return True
 
+    def idle_closed(self) -> bool:
+        """Whether the peer closed (or wrote unasked) while nobody read: what a kept-alive
+        HTTP connection shows when the server dropped it."""
+        protocol = self._protocol
+        return self._closed or protocol.eof or bool(protocol.chunks)
+
     async def send_eof(self) -> None:
         if self._transport.can_write_eof():
             self._transport.write_eof()
