@@ -32,7 +32,7 @@ HERE = Path(__file__).resolve().parent
 FULL: dict[str, list[str]] = {
     "fake": [],
     "startup": [],
-    "signal": [],
+    "signal": ["--profile", str(HERE / "results" / "profile-signal-tcp.txt")],
     "scale": [],
     "matrix": ["--profile", str(HERE / "results" / "profile-matrix")],
 }
