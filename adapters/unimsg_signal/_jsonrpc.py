@@ -155,6 +155,20 @@ def _parse_object(obj: JsonValue) -> Event:
     return ErrorResponse(rid, code, message, error.get("data"))
 
 
+def _one_object(line: bytes) -> Event | None:
+    """The event of a line holding one JSON object, decoded without the general path's
+    layers; ``None`` for anything else (a batch, blank or bad JSON), which that path
+    then handles and reports."""
+    try:
+        text = line.decode()
+        value, end = _DECODER.raw_decode(text)
+    except (ValueError, RecursionError):
+        return None
+    if end != len(text) or type(value) is not dict:
+        return None
+    return _parse_object(value)
+
+
 def parse_message(data: bytes) -> list[Event]:
     """Decode one JSON value (object or batch array) into events.
 
@@ -191,6 +205,22 @@ class LineBuffer:
 
     def feed(self, data: bytes) -> None:
         self._buf += data
+
+    def one_line(self, data: bytes) -> bytes | None:
+        """``data`` without its ``\n`` when it is exactly one such line and nothing is
+        buffered (a daemon's answer, nearly always); otherwise ``None``, nothing consumed."""
+        end = len(data) - 1
+        if (
+            end < 0
+            or data.find(b"\n") != end
+            or self._buf
+            or self._discarding
+            or end > self.max_line_length
+            or b"\r" in data
+        ):
+            return None
+        self._skip_lf = False
+        return data[:end]
 
     def split(self, data: bytes) -> list[bytes] | None:
         """The lines of ``data`` when it holds whole ``\\n``-ended lines and nothing is
@@ -301,7 +331,10 @@ class JsonRpcConnection:
         the next call (``receive_data(b"")`` will do) returns them.
         """
         if not self._ready:
-            lines = self._lines.split(data)
+            line = self._lines.one_line(data)
+            if line is not None and (event := _one_object(line)) is not None:
+                return [event]
+            lines = [line] if line is not None else self._lines.split(data)
             if lines is not None:
                 return self._parse_lines(lines)
         self._lines.feed(data)
