@@ -20,10 +20,10 @@ from ._jsonrpc import (
     JsonRpcConnection,
     JsonValue,
     Response,
-    SseParser,
     decode_http_body,
 )
 from ._rpc import Answer, AnswerUnreadable, RequestLost
+from ._sse import SseParser
 
 __all__ = ["HttpSession"]
 
