@@ -105,12 +105,26 @@ class _Session:
     sock: ssl.SSLSocket
     lock: threading.Lock = field(default_factory=threading.Lock)
     next_id: int = 1
+    #: Envelopes pushed and not yet acknowledged, by request id: like the service,
+    #: they are queued again when the socket closes before the daemon answers.
+    unacknowledged: dict[int, bytes] = field(default_factory=dict)
 
     def send_request(self, verb: str, path: str, body: bytes = b"") -> None:
         with self.lock:
             rid, self.next_id = self.next_id, self.next_id + 1
             message = pb.websocket_request(rid, verb, path, body)
+            if path == "/api/v1/message":
+                self.unacknowledged[rid] = body
             _ws_send(self.sock, message)
+
+    def acknowledged(self, rid: int) -> None:
+        with self.lock:
+            self.unacknowledged.pop(rid, None)
+
+    def take_unacknowledged(self) -> list[bytes]:
+        with self.lock:
+            pending, self.unacknowledged = list(self.unacknowledged.values()), {}
+        return pending
 
 
 class StandIn:
@@ -307,7 +321,11 @@ class StandIn:
                 message = pb.decode_websocket_message(payload)
                 request = message.get("request")
                 if request is None:
-                    continue  # the daemon's answer to a pushed envelope
+                    # The daemon's answer to a pushed envelope: it is the daemon's now.
+                    response = message.get("response", {})
+                    if isinstance(response.get(1), int):
+                        session.acknowledged(response[1])
+                    continue
                 status, body = self.rest(
                     request["verb"], request["path"], request.get("body", b""), account
                 )
@@ -319,6 +337,8 @@ class StandIn:
             if account is not None:
                 with self._cond:
                     self.sessions[account.number].remove(session)
+                for envelope in session.take_unacknowledged():
+                    self.mailbox.enqueue(account.aci, envelope)
 
     def _authenticated(self, target: str, headers: dict[str, str]) -> OfflineAccount | None:
         auth = headers.get("authorization", "")

@@ -5,11 +5,9 @@ The daemons load their accounts offline through the service stand-in (conftest.p
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shlex
 import signal
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -140,37 +138,29 @@ async def test_on_connection_mode_delivers_what_waited(
     daemon = on_connection_daemon
     stamps = [1_700_000_000_000 + n for n in range(3)]
     sender = str(uuid.uuid4())
-
-    done = threading.Event()
-
-    def queue_on_the_server() -> None:
-        # Like the service, keep the receipts queued until the daemon reads them: hand
-        # them to every WebSocket the daemon opens for EVE (the one from loading the
-        # account, before any client is attached, and any later one), never dropping
-        # them with a socket that closes unread. The client drops repeats.
-        handed: list[object] = []
-        while not done.wait(0.2):
-            for session in list(standin.sessions.get(EVE, [])):
-                if session in handed:
-                    continue
-                handed.append(session)
-                for stamp in stamps:
-                    with contextlib.suppress(OSError):
-                        session.send_request("PUT", "/api/v1/message", receipt(sender, stamp))
-
-    pusher = threading.Thread(target=queue_on_the_server, daemon=True)
-    pusher.start()
-    try:
-        async with Client(adapter(EVE, daemon.url("tcp"))) as client:
-            inbox = EventWaiter(client, 120)
-            got: list[Event] = []
+    (eve,) = [a.aci for a in standin.accounts.values() if a.number == EVE]
+    # Queued on the service as a client attaches: the stand-in, like the service,
+    # keeps each until the daemon acknowledges it, across the daemon's sockets.
+    for stamp in stamps:
+        standin.mailbox.enqueue(eve, receipt(sender, stamp))
+    async with Client(adapter(EVE, daemon.url("tcp"))) as client:
+        inbox = EventWaiter(client, 60)
+        got: list[Event] = []
+        try:
             for _ in stamps:
                 got.append(await inbox.next(Event, lambda e: sender in str(e.sender)))
-            assert len(got) == len(stamps)
-            await inbox.none(Event, within=1.0)
-    finally:
-        done.set()
-        pusher.join(5)
+        except TimeoutError:
+            waiting = {k: len(v.unacknowledged) for k, v in _sessions(standin, EVE)}
+            pytest.fail(
+                f"{len(got)} of {len(stamps)} receipts arrived; unacknowledged on the "
+                f"stand-in's sockets: {waiting}; its last requests: {standin.log[-12:]}"
+            )
+        assert len(got) == len(stamps)
+        await inbox.none(Event, within=1.0)
+
+
+def _sessions(standin: StandIn, number: str) -> list[tuple[int, Any]]:
+    return list(enumerate(standin.sessions.get(number, [])))
 
 
 def receipt(sender: str, stamp: int) -> bytes:
