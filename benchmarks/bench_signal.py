@@ -1,6 +1,7 @@
-"""Signal: unimsg's adapter vs a raw JSON-RPC loop vs pysignalclijsonrpc, on the emulator.
+"""Signal: unimsg's adapter vs raw JSON-RPC loops vs pysignalclijsonrpc; emulator and real daemon.
 
-    python benchmarks/bench_signal.py [--messages 1000] [--repeat 3] [--in-flight 16] [--json FILE]
+    python benchmarks/bench_signal.py [--messages 1000] [--repeat 3] [--in-flight 16]
+                                      [--real-calls 200] [--profile FILE] [--json FILE]
 
 The signal-cli daemon emulator runs in its own process, so the figures are
 what a client pays: messages per second sent (each answered by the daemon)
@@ -8,14 +9,21 @@ and the client's own CPU time per message. Only the sending is timed: the
 client is connected and has sent a few warm-up messages first. Every
 comparison is a ratio taken in the same run, with the cases interleaved
 round by round. pysignalclijsonrpc only speaks HTTP and is synchronous.
+
+Then the same on the real signal-cli daemon (``benchmarks/_signal_real.py``): round trips of a
+method the daemon answers locally, through unimsg and through raw loops, over TCP and HTTP.
+It needs ``python3 scripts/signal_cli.py install`` and is skipped (and says so) without it.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import http.client
+import io
 import json
+import pstats
 import socket
 import subprocess
 import sys
@@ -101,8 +109,32 @@ async def timed(send: Callable[[int], Awaitable[None]], n: int, in_flight: int) 
     # Through the same lanes, so that pools hold their connections before the clock starts.
     await drive(range(-WARM_UP, 0))
     wall, cpu = time.perf_counter(), time.process_time()
+    if PROFILER is not None:
+        PROFILER.enable()
     await drive(range(n))
+    if PROFILER is not None:
+        PROFILER.disable()
     return n / (time.perf_counter() - wall), (time.process_time() - cpu) / n * 1e6
+
+
+#: Set by --profile: what `timed` profiles (the timed sends only, on the CPU clock).
+PROFILER: cProfile.Profile | None = None
+
+
+def profile_tcp(port: int, n: int, path: Path) -> None:
+    """cProfile of ``n`` sequential unimsg sends over TCP, top functions by own time."""
+    global PROFILER
+    PROFILER = cProfile.Profile(time.process_time)
+    anyio.run(unimsg_send, f"tcp://127.0.0.1:{port}", n, 1)
+    out = io.StringIO()
+    out.write(f"unimsg Client.send over TCP to the unpaced emulator, {n} sequential sends, ")
+    out.write("cProfile on the CPU clock (the timed sends only)\n")
+    stats = pstats.Stats(PROFILER, stream=out).strip_dirs()
+    stats.sort_stats("tottime").print_stats(40)
+    stats.sort_stats("cumulative").print_stats(40)
+    PROFILER = None
+    path.write_text(out.getvalue())
+    print(f"  profile: {path}")
 
 
 async def raw_tcp(port: int, n: int, _: int) -> Measured:
@@ -188,6 +220,10 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--in-flight", type=int, default=16)
+    parser.add_argument(
+        "--real-calls", type=int, default=200, help="round trips per case, real daemon (0: skip)"
+    )
+    parser.add_argument("--profile", type=Path, help="also write a profile of unimsg over TCP")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     n, lanes = args.messages, args.in_flight
@@ -214,6 +250,8 @@ def main() -> None:
         for _ in range(args.repeat):
             for name, run in cases.items():
                 runs.setdefault(name, []).append(run())
+        if args.profile is not None:
+            profile_tcp(tcp, 3 * n, args.profile)
     results = {
         name: {
             "msgs_per_s": median([r[0] for r in rs]),
@@ -258,12 +296,33 @@ def main() -> None:
         ratios["unimsg TCP / pysignalclijsonrpc"] = rate("unimsg, TCP") / base
     for name, value in ratios.items():
         print(f"  {name}: {value:.2f}x")
+    real = real_daemon(args.real_calls, args.repeat)
     write(
         "signal",
         {"messages": n, "repeat": args.repeat, "in_flight": lanes, "results": results}
-        | {"ratios": ratios},
+        | {"ratios": ratios, "real_daemon": real},
         args.json,
     )
+
+
+def real_daemon(calls: int, repeat: int) -> dict[str, Any]:
+    """The real signal-cli daemon's part (benchmarks/_signal_real.py), or why it was skipped."""
+    import _signal_real
+
+    if calls <= 0:
+        return {"skipped": "--real-calls 0"}
+    if not _signal_real.installed():
+        return {"skipped": "signal-cli is not installed: python3 scripts/signal_cli.py install"}
+    real = _signal_real.measure(calls, repeat)
+    rows = [(k, v["calls_per_s"], v["client_cpu_us_per_call"]) for k, v in real["results"].items()]
+    table(
+        f"Signal on the real signal-cli daemon, {calls} listContacts calls, median of {repeat}",
+        rows,
+        ["client", "calls/s", "client CPU us/call"],
+    )
+    for name, value in real["ratios"].items():
+        print(f"  unimsg / raw, {name}: {value:.2f}x")
+    return real
 
 
 if __name__ == "__main__":

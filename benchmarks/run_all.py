@@ -32,14 +32,14 @@ HERE = Path(__file__).resolve().parent
 FULL: dict[str, list[str]] = {
     "fake": [],
     "startup": [],
-    "signal": [],
+    "signal": ["--profile", str(HERE / "results" / "profile-signal-tcp.txt")],
     "scale": [],
     "matrix": ["--profile", str(HERE / "results" / "profile-matrix")],
 }
 QUICK: dict[str, list[str]] = {
     "fake": ["--messages", "2000", "--repeat", "1"],
     "startup": ["--repeat", "1"],
-    "signal": ["--messages", "30", "--repeat", "1"],
+    "signal": ["--messages", "30", "--repeat", "1", "--real-calls", "5"],
     "scale": ["--sizes", "50,100", "--events", "500,1000", "--rooms", "3,6"],
     "matrix": ["--messages", "5", "--repeat", "1", "--latency", "2", "--rooms", "plain"],
 }

@@ -143,10 +143,21 @@ def real_rows(data: dict[str, Any]) -> list[Row]:
         return []
     if "skipped" in real:
         return [("Signal, real signal-cli", "skipped: " + real["skipped"], "", "-")]
-    return [
-        (f"real signal-cli {key}", f"{value:.2f}x", "(for scale)", "")
-        for key, value in real["ratios"].items()
-    ]
+    ratios, method = real["ratios"], real.get("method", "listContacts")
+    rows: list[Row] = []
+    for transport, raw in (("TCP", "lock-step loop"), ("HTTP", "http.client loop")):
+        rate = ratios.get(f"{method} {transport}: throughput")
+        cost = ratios.get(f"{method} {transport}: client CPU")
+        if rate is not None and cost is not None:
+            rows.append(
+                (
+                    f"real signal-cli, {method} over {transport} vs a raw {raw}: throughput / CPU",
+                    f"{rate:.2f}x / {cost:.2f}x",
+                    "(for scale)",
+                    "",
+                )
+            )
+    return rows
 
 
 ROWS: dict[str, list[Callable[[dict[str, Any]], list[Row]]]] = {

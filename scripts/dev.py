@@ -7,7 +7,9 @@ Stdlib only, so that it runs on a machine with nothing but Python 3.11+.
 ``test`` runs ruff, mypy --strict, the docs build and pytest; it starts the
 test homeservers (scripts/synapse.py) unless they already run, and stops
 what it started, and installs the real signal-cli (scripts/signal_cli.py) and
-the independent Matrix client (scripts/jsclient.py).
+the independent Matrix client (scripts/jsclient.py) and the PostgreSQL server
+binaries (scripts/postgres.py; the tests start their own server unless
+instance ``test`` runs).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ BIN = VENV / "bin"
 SYNAPSE = [sys.executable, str(ROOT / "scripts" / "synapse.py")]
 SIGNAL_CLI = [sys.executable, str(ROOT / "scripts" / "signal_cli.py")]
 JSCLIENT = [sys.executable, str(ROOT / "scripts" / "jsclient.py")]
+POSTGRES = [sys.executable, str(ROOT / "scripts" / "postgres.py")]
 
 
 def say(message: str) -> None:
@@ -76,6 +79,8 @@ def test(args: argparse.Namespace) -> int:
     if not args.no_signal_cli:
         # tests/signal_real starts its own daemons once per run; only the install is needed.
         run(*SIGNAL_CLI, "install")
+    if not args.no_postgres:
+        run(*POSTGRES, "install")
     try:
         say("ruff")
         run(BIN / "ruff", "check", ".")
@@ -118,6 +123,11 @@ def main() -> int:
         "--no-signal-cli",
         action="store_true",
         help="do not install signal-cli (its tests are then skipped, or fail under CI)",
+    )
+    t.add_argument(
+        "--no-postgres",
+        action="store_true",
+        help="do not install PostgreSQL (its tests are then skipped, or fail under CI)",
     )
     t.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
     args = parser.parse_args()

@@ -1,6 +1,6 @@
 """Install the built wheel into fresh venvs, one per extra, and check each install works.
 
-    python3 scripts/install_matrix.py            # unimsg, [matrix], [signal], [matrix,signal]
+    python3 scripts/install_matrix.py   # unimsg, [matrix], [signal], [matrix,signal], [postgres]
 
 The test suite runs in a venv holding every extra and the dev tools, which
 hides a dependency that only some other package happens to bring along. Here
@@ -26,7 +26,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / ".cache"
-VARIANTS = ("", "matrix", "signal", "matrix,signal")
+VARIANTS = ("", "matrix", "signal", "matrix,signal", "postgres")
 #: What each adapter's extra installs; the fake adapter needs nothing beyond unimsg.
 DISTRIBUTIONS = {"matrix": ("matrix-nio", "sniffio"), "signal": ("httpx", "h11", "sniffio")}
 
@@ -125,6 +125,7 @@ def check(extras: str) -> int:
             )
         else:
             cls.create("+15550000001", "tcp://127.0.0.1:7583")
+    problems.extend(_check_postgres("postgres" in wanted))
     for package in ("unimsg", "unimsg_matrix", "unimsg_signal"):
         spec = importlib.util.find_spec(package)
         origin = spec.origin if spec is not None else None
@@ -155,6 +156,32 @@ def check(extras: str) -> int:
     for problem in problems:
         print(f"PROBLEM: {problem}")
     return 1 if problems else 0
+
+
+def _check_postgres(wanted: bool) -> list[str]:
+    """The PostgreSQL store: usable with its extra, else opening it names the extra."""
+    import anyio
+
+    import unimsg
+
+    # Nothing listens on port 1: with the driver installed, opening fails to connect.
+    store = unimsg.PostgresStore("postgresql://unimsg@127.0.0.1:1/unimsg", reconnect_timeout=0.5)
+    try:
+        anyio.run(store.open)
+    except unimsg.AdapterNotFoundError as exc:
+        if wanted:
+            return [f"unimsg[postgres] installed but its driver is missing: {exc}"]
+        if "unimsg[postgres]" not in str(exc):
+            return [f"the PostgreSQL store does not say how to install it: {exc}"]
+    except unimsg.ConnectError:
+        if not wanted:
+            # Another extra may legitimately bring the driver along; nothing to check.
+            return []
+    except unimsg.UnimsgError as exc:
+        return [f"opening a PostgreSQL store failed unexpectedly: {type(exc).__name__}: {exc}"]
+    else:
+        return ["a PostgreSQL store opened with nothing listening"]
+    return []
 
 
 def main() -> int:

@@ -392,6 +392,7 @@ def start(
     cmd = command(args, config=config, classpath_prefix=classpath_prefix, java_opts=java_opts)
     log_path = idir / "daemon.log"
     began = time.monotonic()
+    offset = log_path.stat().st_size if log_path.exists() else 0
     with open(log_path, "ab") as out:
         proc = subprocess.Popen(
             cmd,
@@ -408,7 +409,7 @@ def start(
             raise SignalCliError(
                 f"signal-cli exited with {proc.returncode} during start-up\n{_log_tail(log_path)}"
             )
-        if _check_ok(url) and sock.exists() and _tcp_ok(tcp_port):
+        if _check_ok(url) and sock.exists() and _tcp_started(log_path, tcp_port, offset):
             break
         if time.monotonic() > deadline:
             proc.kill()
@@ -436,12 +437,20 @@ def start(
     return data
 
 
-def _tcp_ok(port: int) -> bool:
+def _tcp_started(log_path: Path, port: int, offset: int) -> bool:
+    """The daemon says it listens on ``port`` (in what it logged after ``offset``).
+
+    Read from the log rather than by connecting: in on-connection receive mode a
+    connection that opens and closes while receiving starts up can leave the
+    daemon (0.13.19) not receiving for the clients that come after it.
+    """
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1):
-            return True
+        with open(log_path, "rb") as log:
+            log.seek(offset)
+            said = log.read()
     except OSError:
         return False
+    return f"Started JSON-RPC server on /127.0.0.1:{port}".encode() in said
 
 
 def _is_ours(data: dict[str, Any]) -> bool:
@@ -496,7 +505,9 @@ def restart(name: str, state_dir: Path | None = None) -> dict[str, Any]:
         stop(name, state_dir)
     Path(data["socket"]).unlink(missing_ok=True)
     began = time.monotonic()
-    with open(data["log"], "ab") as out:
+    log_path = Path(data["log"])
+    offset = log_path.stat().st_size if log_path.exists() else 0
+    with open(log_path, "ab") as out:
         proc = subprocess.Popen(
             data["command"],
             stdin=subprocess.DEVNULL,
@@ -507,7 +518,9 @@ def restart(name: str, state_dir: Path | None = None) -> dict[str, Any]:
         )
     deadline = began + START_TIMEOUT
     while not (
-        _check_ok(data["http"]) and Path(data["socket"]).exists() and _tcp_ok(data["tcp_port"])
+        _check_ok(data["http"])
+        and Path(data["socket"]).exists()
+        and _tcp_started(log_path, data["tcp_port"], offset)
     ):
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()

@@ -83,12 +83,13 @@ if TYPE_CHECKING:
     )
     from ._info import AdapterHealth, Capabilities, Conversation, EncryptionState, UserInfo
     from ._outbox import QueuedMessage
+    from ._postgres import PostgresStore
     from ._registry import AdapterStatus, adapter_class, adapter_names, adapter_status
     from ._relay import Relay
     from ._router import Contact, Route
     from ._settings import settings_from_keywords, settings_from_table
     from ._sqlite import SqliteStore
-    from ._store import MemoryStore, OutboxEntry, Store
+    from ._store import LeaseInfo, MemoryStore, OutboxEntry, Store
     from ._styles import Mention, StyleRange, TextStyle
     from ._types import (
         Content,
@@ -140,6 +141,7 @@ __all__ = [
     "InvalidAddressError",
     "InvalidArgumentError",
     "InvalidContentError",
+    "LeaseInfo",
     "Membership",
     "MembershipChanged",
     "MemoryStore",
@@ -155,6 +157,7 @@ __all__ = [
     "OutcomeUnknownError",
     "OutgoingMessage",
     "PermissionDeniedError",
+    "PostgresStore",
     "QueuedMessage",
     "RateLimitedError",
     "ReactionReceived",
@@ -314,12 +317,14 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "Contact",
         "Route",
     ),
+    "_postgres": ("PostgresStore",),
     "_settings": (
         "settings_from_keywords",
         "settings_from_table",
     ),
     "_sqlite": ("SqliteStore",),
     "_store": (
+        "LeaseInfo",
         "MemoryStore",
         "OutboxEntry",
         "Store",

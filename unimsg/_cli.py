@@ -76,6 +76,11 @@ def build_parser() -> argparse.ArgumentParser:
     listen = sub.add_parser("listen", parents=[common], help="print incoming events as JSON lines")
     listen.add_argument("--count", type=int, metavar="N", help="stop after N events (N > 0)")
     sub.add_parser("conversations", parents=[common], help="list conversations as JSON lines")
+    sub.add_parser(
+        "status",
+        parents=[common],
+        help="the store: outbox depth, and which process reads each account",
+    )
     check = sub.add_parser("check", help="validate a configuration without connecting")
     check.add_argument(
         "config", nargs="?", metavar="CONFIG", help="the file to check"
@@ -131,6 +136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "send": commands.send,
             "listen": commands.listen,
             "conversations": commands.conversations,
+            "status": commands.status,
         }[args.command]
         anyio.run(run, args)
     except commands.CommandFailed as exc:

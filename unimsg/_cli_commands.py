@@ -33,6 +33,7 @@ __all__ = [
     "describe",
     "listen",
     "send",
+    "status",
     "to_json",
 ]
 
@@ -214,6 +215,35 @@ async def conversations(args: argparse.Namespace) -> None:
         deadline.start("listing conversations")
         for conversation in await client.conversations():
             print(json.dumps(_plain(conversation), ensure_ascii=False))
+
+
+async def status(args: argparse.Namespace) -> None:
+    """The shared store: outbox depth, and which process reads each account."""
+    from ._sqlite import SqliteStore
+
+    config = load_config(args.config)
+    if config.store is None:
+        print(json.dumps({"store": None, "note": "no [client] store: memory only, per process"}))
+        return
+    store = SqliteStore(config.store) if isinstance(config.store, Path) else config.store
+    with anyio.move_on_after(args.timeout) as scope:
+        await store.open()
+    if scope.cancelled_caught:
+        raise CommandFailed([f"no answer from the store {store!r} within {args.timeout:g}s"])
+    try:
+        status = {
+            "store": repr(store),
+            "outbox_depth": await store.outbox_size(),
+            # The holder of each reader lease is the active process; the others stand by.
+            "readers": [
+                {"lease": i.name, "active": i.holder, "age": round(i.age, 1),
+                 "expires_in": round(i.left, 1)}
+                for i in await store.leases()
+            ],
+        }  # fmt: skip
+    finally:
+        await store.close()
+    print(json.dumps(status, ensure_ascii=False))
 
 
 async def demo(args: argparse.Namespace) -> None:

@@ -40,6 +40,7 @@ from ._types import MessageRef
 
 if TYPE_CHECKING:
     from ._info import AdapterHealth, Capabilities
+    from ._lease import ReaderLease
 
 __all__ = ["ClientCore", "EventStream"]
 
@@ -60,6 +61,12 @@ class ClientCore(Background):
     ``rate_limit_budget`` bounds how long (seconds) one call waits out rate
     limits before `RateLimitedError` reaches the caller; a retried send keeps
     its idempotency key, so it is never duplicated where the network can tell.
+
+    ``reader_lease`` (seconds) makes processes sharing one store (PostgreSQL)
+    take turns reading these accounts: ``async with`` waits as a standby
+    until this process holds the lease, and the client fails with
+    `ConnectError` if it loses it (see docs/several-processes.md).
+
     ``contacts`` is the application's `ContactBook`; bots and relays made on
     this client name senders from it unless given their own.
     """
@@ -72,6 +79,7 @@ class ClientCore(Background):
         rate_limit_budget: float = 30.0,
         event_buffer: int = 1024,
         store: Store | str | os.PathLike[str] | None = None,
+        reader_lease: float | None = None,
         contacts: ContactBook | None = None,
     ) -> None:
         if not adapters:
@@ -91,13 +99,23 @@ class ClientCore(Background):
         self._closed = False
         if store is None:
             store = MemoryStore()
+        elif isinstance(store, str) and store.startswith(("postgresql://", "postgres://")):
+            from ._postgres import PostgresStore  # psycopg only for clients that use it
+
+            store = PostgresStore(store)
         elif not isinstance(store, Store):
             from ._sqlite import SqliteStore  # sqlite3 only for clients that keep a file
 
             store = SqliteStore(store)
         self.store: Store = store
         self._health = {name: _Health() for name in self._adapters}
-        self.outbox = Outbox(self.store, self._adapters.__getitem__)
+        self.outbox = Outbox(self.store, self._adapters.__getitem__, names=list(self._adapters))
+        self._lease: ReaderLease | None = None
+        if reader_lease is not None:
+            from ._lease import ReaderLease
+
+            name = "reader:" + ",".join(sorted(self._adapters))
+            self._lease = ReaderLease(self.store, name, self.outbox.worker, reader_lease)
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -121,6 +139,11 @@ class ClientCore(Background):
         stack.push_async_callback(self.store.close)
         tg = await stack.enter_async_context(anyio.create_task_group())
         stack.callback(tg.cancel_scope.cancel)
+        if self._lease is not None:
+            # Standing by until this process may read; given back at exit.
+            await self._lease.acquire()
+            stack.push_async_callback(self._lease.release)
+            tg.start_soon(self._lease.keep)
         # Before the adapters stop: what the application finished is committed.
         stack.push_async_exit(self._last_commit)
         await self._start_adapters(tg)
@@ -282,11 +305,18 @@ class ClientCore(Background):
         backlog = 0
         if self._consumer is not None and self._stack is not None:
             backlog = self._consumer.backlog()
+        lease = self._lease
         from ._info import AdapterHealth
 
         return {
             name: AdapterHealth(
-                state=h.state, last_event=h.last_event, events=h.events, backlog=backlog
+                state=h.state,
+                last_event=h.last_event,
+                events=h.events,
+                backlog=backlog,
+                role="single" if lease is None else lease.role,
+                lease_age=None if lease is None else lease.age(),
+                outbox_depth=self.outbox.depth,
             )
             for name, h in self._health.items()
         }

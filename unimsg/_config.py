@@ -22,6 +22,7 @@ from ._address import Address
 from ._client import Client
 from ._contacts import ContactBook, check
 from ._exceptions import AdapterNotFoundError, ConfigError, UsageError
+from ._postgres import PostgresStore
 from ._registry import adapter_class, adapter_names
 from ._router import Contact, Route, adapter_name, plan_routes
 from ._settings import did_you_mean, structure, unknown_key
@@ -40,8 +41,13 @@ class ClientSettings:
     """``[client]``."""
 
     require_encryption: bool = False
-    #: A SQLite file keeping de-duplication and the durable outbox across restarts.
-    store: Path | None = None
+    #: A SQLite file keeping de-duplication and the durable outbox across restarts,
+    #: or a ``postgresql://`` URL of a store several processes share.
+    store: str | None = None
+    #: The environment variable holding the PostgreSQL password (else libpq's own ways).
+    store_password_env: str | None = None
+    #: Seconds of the lease that lets one process at a time read these accounts.
+    reader_lease: float | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -82,7 +88,10 @@ class Config:
     routes: tuple[Route, ...] = ()
     contacts: ContactBook = attrs.field(factory=ContactBook)
     require_encryption: bool = False
-    store: Path | None = None
+    #: The client's store (``[client] store``: an SQLite file or a PostgreSQL URL), else memory.
+    store: Path | PostgresStore | None = None
+    #: Seconds of the reader lease (``[client] reader_lease``) for processes sharing a store.
+    reader_lease: float | None = None
     #: The file it was read from, if any.
     source: str | None = None
     #: The shared in-process network of ``type = "fake"`` adapters, if any.
@@ -100,6 +109,7 @@ class Config:
             routes=self.routes,
             require_encryption=self.require_encryption,
             store=self.store,
+            reader_lease=self.reader_lease,
             contacts=self.contacts,
         )
 
@@ -182,20 +192,39 @@ def parse_config(data: Mapping[str, Any], *, base_dir: Path = Path()) -> Config:
     settings = _checked(
         problems, "client", lambda: structure(data.get("client", {}), ClientSettings)
     )
+    store = None if settings is None else _store(settings, base_dir, problems)
     if problems:
         raise ConfigError(problems)
     assert settings is not None and routes is not None
-    store = settings.store
-    if store is not None and not store.is_absolute():
-        store = base_dir / store
     return Config(
         adapters=tuple(adapters),
         routes=routes,
         contacts=contacts,
         require_encryption=settings.require_encryption,
         store=store,
+        reader_lease=settings.reader_lease,
         fake_network=fake_network,
     )
+
+
+def _store(
+    settings: ClientSettings, base_dir: Path, problems: list[tuple[str, str]]
+) -> Path | PostgresStore | None:
+    if settings.reader_lease is not None and settings.reader_lease <= 0:
+        problems.append(("client.reader_lease", "must be a positive number of seconds"))
+    url, password_env = settings.store, settings.store_password_env
+    if url is not None and url.startswith(("postgresql://", "postgres://")):
+        try:
+            return PostgresStore(url, password_env=password_env)
+        except ValueError as exc:
+            problems.append(("client.store", str(exc)))
+            return None
+    if password_env is not None:
+        problems.append(("client.store_password_env", "goes with a postgresql:// store"))
+    if url is None:
+        return None
+    path = Path(url).expanduser()
+    return path if path.is_absolute() else base_dir / path
 
 
 def _checked(problems: list[tuple[str, str]], where: str, make: Any) -> Any:

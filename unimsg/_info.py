@@ -119,3 +119,10 @@ class AdapterHealth:
     events: int
     #: Events received but not yet read by the application (client-wide).
     backlog: int
+    #: ``"active"`` or ``"standby"`` with a reader lease (``Client(reader_lease=...)``),
+    #: else ``"single"``: the only reader of its store.
+    role: str = "single"
+    #: Seconds this process has held the reader lease (``None``: no lease held).
+    lease_age: float | None = None
+    #: Queued sends in the store (every worker's) when the outbox last counted.
+    outbox_depth: int = 0

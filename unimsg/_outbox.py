@@ -6,27 +6,34 @@ it with the same event id). Sends to one conversation leave in order; a slow
 or failing conversation does not hold up the others.
 
 Networks without idempotent sends (Signal) get no blind retries: a send that
-may have gone out (`OutcomeUnknownError`, or an attempt a crash interrupted)
-leaves the queue with status ``"unknown"`` instead of going out twice. Only
-what certainly did not go out is retried.
+may have gone out (`OutcomeUnknownError`, or an attempt a crash interrupted,
+in this process or in another worker sharing the store) leaves the queue
+with status ``"unknown"`` instead of going out twice. Only what certainly
+did not go out is retried.
 """
 
 from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING
 
 import anyio
 
 if TYPE_CHECKING:
     from anyio.abc import TaskGroup, TaskStatus
-    from anyio.streams.memory import MemoryObjectSendStream
 
 from ._adapter import Adapter, OutgoingMessage
 from ._address import Address
-from ._exceptions import ConnectError, OutcomeUnknownError, RateLimitedError, RemoteProtocolError
+from ._exceptions import (
+    ConnectError,
+    OutcomeUnknownError,
+    RateLimitedError,
+    RemoteProtocolError,
+    UnimsgError,
+)
 from ._lifecycle import leaves
 from ._log import logger
 from ._store import OutboxEntry, Store
@@ -78,6 +85,19 @@ class _Item:
 
 
 class Outbox:
+    """Sends what the store has queued, claiming each send so that one worker sends it.
+
+    Any number of clients may share one store (PostgreSQL); each claims the
+    oldest send of a conversation whose earlier sends are done, holds the
+    claim while it sends (renewing it every third of ``claim_lease``), and
+    removes the entry once delivered. A worker that dies leaves its claims
+    to expire; the one that takes such a send over resends it where the
+    network drops a repeated idempotency key, and elsewhere (Signal), if the
+    worker before had started sending it, gives up on it with
+    `OutcomeUnknownError`, since the first send may have gone out:
+    ``on_outcome_unknown`` hears of each such send.
+    """
+
     def __init__(
         self,
         store: Store,
@@ -85,87 +105,154 @@ class Outbox:
         *,
         initial_backoff: float = 0.5,
         max_backoff: float = 60.0,
+        worker: str | None = None,
+        names: Collection[str] = (),
+        claim_lease: float = 30.0,
+        poll_interval: float = 1.0,
+        concurrency: int = 32,
     ) -> None:
         self._store = store
         self._adapters = adapters
         #: Seconds before the first retry of a failed send; doubles up to ``max_backoff``.
         self.initial_backoff = initial_backoff
         self.max_backoff = max_backoff
-        self._lanes: dict[str, MemoryObjectSendStream[_Item]] = {}
+        #: This worker's name in the claims it holds.
+        if worker is None:
+            import socket  # only to name this worker in the store
+
+            worker = f"{socket.gethostname()}:{os.getpid()}:{os.urandom(4).hex()}"
+        self.worker = worker
+        #: The adapters whose sends this worker may claim (lane prefixes).
+        self._prefixes = [f"{name}\x1f" for name in names]
+        self.claim_lease = claim_lease
+        #: How often an idle worker looks for sends queued by other processes.
+        self.poll_interval = poll_interval
+        self.concurrency = concurrency
+        #: Called with each send given up as outcome-unknown.
+        self.on_outcome_unknown: Callable[[OutgoingMessage, OutcomeUnknownError], None] | None = (
+            None
+        )
+        #: Queued sends (every worker's) when last counted.
+        self.depth = 0
         self._waiters: dict[str, QueuedMessage] = {}
-        self._queued: set[str] = set()
-        self._tg: TaskGroup | None = None
+        self._held: set[str] = set()
+        self._sending: set[str] = set()
+        self._wake = anyio.Event()
 
     async def run(self, *, task_status: TaskStatus[None]) -> None:
-        async with anyio.create_task_group() as tg:
-            self._tg = tg
-            for entry in await self._store.outbox_pending():
-                key = entry.key
-                item = _decode(entry)
-                if item is None:
-                    logger("unimsg.outbox").error("dropping unreadable outbox entry %s", key)
-                    await self._store.outbox_remove(key)
-                    continue
-                await self._dispatch(item)
-            task_status.started()
-            await anyio.sleep_forever()
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._renew)
+                task_status.started()
+                await self._claim_loop(tg)
+        finally:
+            # Claims whose send is not under way are given back for others to take at once.
+            idle = self._held - self._sending
+            if idle:
+                with anyio.move_on_after(5, shield=True):
+                    await self._store.outbox_release(self.worker, idle)
+
+    async def _claim_loop(self, tg: TaskGroup) -> None:
+        delay = self.initial_backoff
+        counted = -math.inf
+        while True:
+            self._wake = anyio.Event()
+            try:
+                room = self.concurrency - len(self._held)
+                if room > 0:
+                    for entry in await self._store.outbox_claim(
+                        self.worker, limit=room, lease=self.claim_lease, prefixes=self._prefixes
+                    ):
+                        if entry.key in self._held:
+                            # Its claim lapsed while this worker still sends it (a stall,
+                            # or another process reset an SQLite file's claims).
+                            continue
+                        self._held.add(entry.key)
+                        tg.start_soon(self._deliver, entry)
+                if time.monotonic() >= counted + 1.0:
+                    # Counted once a second at most: a count reads the whole queue.
+                    self.depth = await self._store.outbox_size()
+                    counted = time.monotonic()
+                delay = self.initial_backoff
+            except UnimsgError as exc:
+                logger("unimsg.outbox").warning("outbox cannot reach its store (%s); retrying", exc)
+                await anyio.sleep(delay)
+                delay = min(delay * 2, self.max_backoff)
+                continue
+            with anyio.move_on_after(self.poll_interval):
+                await self._wake.wait()
+
+    async def _renew(self) -> None:
+        while True:
+            await anyio.sleep(self.claim_lease / 3)
+            if self._held:
+                try:
+                    await self._store.outbox_renew(self.worker, self.claim_lease)
+                except UnimsgError as exc:
+                    logger("unimsg.outbox").warning("outbox cannot renew its claims (%s)", exc)
 
     async def enqueue(self, adapter_name: str, message: OutgoingMessage) -> QueuedMessage:
         key = message.idempotency_key
         lane = f"{adapter_name}\x1f{message.to}"
         item = _Item(key, lane, adapter_name, message)
-        await self._store.outbox_add(OutboxEntry(key=key, lane=lane, payload=_encode(item)))
         queued = self._waiters.setdefault(key, QueuedMessage(key))
-        await self._dispatch(item)
+        await self._store.outbox_add(OutboxEntry(key=key, lane=lane, payload=_encode(item)))
+        self._wake.set()
         return queued
-
-    async def _dispatch(self, item: _Item) -> None:
-        self._queued.add(item.key)
-        lane = self._lanes.get(item.lane)
-        if lane is None:
-            assert self._tg is not None, "the outbox is not running"
-            send, receive = anyio.create_memory_object_stream[_Item](math.inf)
-            self._lanes[item.lane] = lane = send
-
-            async def drain() -> None:
-                async with receive:
-                    async for queued in receive:
-                        await self._deliver(queued)
-
-            self._tg.start_soon(drain)
-        await lane.send(item)
 
     async def status(self, key: str) -> str | None:
         """``"unknown"`` for a send given up because it may have gone out (see
         `OutcomeUnknownError`), ``"queued"`` while queued here, else ``None``.
 
-        Kept in the store, so it answers for sends of an earlier run too.
+        Kept in the store, so it answers for sends of an earlier run (or of
+        another worker sharing the store) too.
         """
-        if key in self._queued:
+        if key in self._waiters or key in self._held:
             return "queued"
         return await self._store.get(_STATUS + key)
 
-    async def _deliver(self, item: _Item) -> None:
-        adapter = self._adapters(item.adapter)
-        # Without idempotency keys a second attempt after a possible first one duplicates.
-        careful = not adapter.idempotent_sends
-        marker = _ATTEMPT + item.key
-        if careful and await self._store.get(marker) is not None:
-            await self._unknown(
-                item,
-                OutcomeUnknownError(
-                    f"an earlier run sent {item.key} and stopped before the answer: it may "
-                    "have been delivered, so the outbox does not send it again"
-                ),
+    async def _deliver(self, entry: OutboxEntry) -> None:
+        try:
+            item = _decode(entry)
+            if item is None:
+                logger("unimsg.outbox").error("dropping unreadable outbox entry %s", entry.key)
+                await self._done(entry.key, None)
+                return
+            adapter = self._adapters(item.adapter)
+            # Without idempotency keys a second attempt after a possible first one duplicates.
+            careful = not adapter.idempotent_sends
+            if careful and await self._store.get(_ATTEMPT + item.key) is not None:
+                whose = "another worker" if entry.taken_over else "an earlier run"
+                await self._unknown(
+                    item,
+                    OutcomeUnknownError(
+                        f"{whose} sent {item.key} and stopped before the answer: it may have "
+                        f"been delivered, and {adapter.network} cannot tell a repeat, so the "
+                        "outbox does not send it again"
+                    ),
+                )
+                return
+            await self._send(adapter, item, careful)
+        except UnimsgError as exc:
+            # The store failed: the claim expires and another worker (or a later
+            # run) takes the send over, under the same outcome-unknown rule.
+            logger("unimsg.outbox").error(
+                "outbox send %s left to a later attempt: %s", entry.key, exc
             )
-            return
+        finally:
+            self._held.discard(entry.key)
+            self._wake.set()
+
+    async def _send(self, adapter: Adapter, item: _Item, careful: bool) -> None:
+        marker = _ATTEMPT + item.key
         delay = self.initial_backoff
         attempt = 0
         while True:
             attempt += 1
-            if careful:
-                await self._store.put(marker, "1")
+            self._sending.add(item.key)
             try:
+                if careful:
+                    await self._store.put(marker, "1")
                 try:
                     sent = await adapter.send(item.message)
                 except BaseExceptionGroup as group:
@@ -178,36 +265,35 @@ class Outbox:
                 if careful:
                     await self._unknown(item, exc)
                     return
-                wait = exc.retry_after if isinstance(exc, RateLimitedError) else None
-                await self._backoff(item, attempt, exc, delay if wait is None else wait)
-                delay = min(delay * 2, self.max_backoff)
-                continue
+                failed: Exception = exc
+                wait = delay
             except TRANSIENT as exc:
                 # Certainly not sent (the adapter says OutcomeUnknownError otherwise).
                 if careful:
                     await self._store.put(marker, None)
-                wait = exc.retry_after if isinstance(exc, RateLimitedError) else None
-                await self._backoff(item, attempt, exc, delay if wait is None else wait)
-                delay = min(delay * 2, self.max_backoff)
-                continue
+                failed = exc
+                after = exc.retry_after if isinstance(exc, RateLimitedError) else None
+                wait = delay if after is None else after
             except Exception as exc:
                 logger("unimsg.outbox").error(
                     "outbox send %s failed for good: %s", item.key, type(exc).__name__
                 )
-                await self._done(item, exc)
+                await self._done(item.key, exc, careful)
                 return
-            await self._done(item, sent)
-            return
-
-    async def _backoff(self, item: _Item, attempt: int, exc: Exception, wait: float) -> None:
-        logger("unimsg.outbox").warning(
-            "outbox send %s failed (attempt %d, %s); retrying in %.1fs",
-            item.key,
-            attempt,
-            type(exc).__name__,
-            wait,
-        )
-        await anyio.sleep(wait)
+            else:
+                await self._done(item.key, sent, careful)
+                return
+            finally:
+                self._sending.discard(item.key)
+            logger("unimsg.outbox").warning(
+                "outbox send %s failed (attempt %d, %s); retrying in %.1fs",
+                item.key,
+                attempt,
+                type(failed).__name__,
+                wait,
+            )
+            await anyio.sleep(wait)
+            delay = min(delay * 2, self.max_backoff)
 
     async def _unknown(self, item: _Item, exc: OutcomeUnknownError) -> None:
         logger("unimsg.outbox").error(
@@ -215,18 +301,27 @@ class Outbox:
             "(status 'unknown')",
             item.key,
         )
-        await self._store.put(_STATUS + item.key, "unknown")
-        await self._done(item, exc)
+        with anyio.CancelScope(shield=True):
+            await self._store.put(_STATUS + item.key, "unknown")
+        await self._done(item.key, exc, True)
+        if self.on_outcome_unknown is not None:
+            self.on_outcome_unknown(item.message, exc)
 
-    async def _done(self, item: _Item, result: SentMessage | BaseException) -> None:
-        self._queued.discard(item.key)
-        await self._store.outbox_remove(item.key)
-        await self._store.put(_ATTEMPT + item.key, None)
-        self._finish(item.key, result)
-
-    def _finish(self, key: str, result: SentMessage | BaseException) -> None:
+    async def _done(
+        self, key: str, result: SentMessage | BaseException | None, careful: bool = False
+    ) -> None:
+        # Shielded: a send that went out is recorded even if the client is closing.
+        with anyio.CancelScope(shield=True):
+            try:
+                await self._store.outbox_remove(key)
+                if careful:
+                    await self._store.put(_ATTEMPT + key, None)
+            except UnimsgError as exc:
+                # The claim expires and the send is taken over: resent where the
+                # network drops repeats, reported as outcome-unknown elsewhere.
+                logger("unimsg.outbox").error("outbox send %s done but not recorded (%s)", key, exc)
         waiter = self._waiters.pop(key, None)
-        if waiter is not None:
+        if waiter is not None and result is not None:
             waiter._finish(result)
 
 
@@ -256,7 +351,7 @@ def _decode(entry: OutboxEntry) -> _Item | None:
 
     from ._serialize import content_from_json
 
-    key, lane = entry.key, entry.lane
+    key = entry.key
     try:
         data = json.loads(entry.payload)
         message = OutgoingMessage(
@@ -265,6 +360,6 @@ def _decode(entry: OutboxEntry) -> _Item | None:
             idempotency_key=key,
             require_encryption=bool(data.get("require_encryption", False)),
         )
-        return _Item(key, lane, str(data["adapter"]), message)
+        return _Item(key, entry.lane, str(data["adapter"]), message)
     except (ValueError, KeyError, TypeError):
         return None

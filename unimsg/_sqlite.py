@@ -25,7 +25,7 @@ import anyio.to_thread
 
 from ._address import Address
 from ._exceptions import ClosedError, StoreVersionError
-from ._store import OutboxEntry
+from ._store import LeaseInfo, OutboxEntry
 from ._types import MessageRef
 
 if TYPE_CHECKING:
@@ -70,8 +70,18 @@ def _migrate_1(db: sqlite3.Connection) -> None:
         db.execute("DROP TABLE handled")
 
 
+def _migrate_2(db: sqlite3.Connection) -> None:
+    # Claims on queued sends and leases, the same tables as a PostgreSQL store.
+    db.execute("ALTER TABLE outbox ADD COLUMN claimed_by TEXT")
+    db.execute("ALTER TABLE outbox ADD COLUMN claimed_until REAL")
+    db.execute(
+        "CREATE TABLE leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL,"
+        " since REAL NOT NULL, until REAL NOT NULL)"
+    )
+
+
 #: Migration n + 1 takes a file from version n to n + 1. Append only.
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_migrate_1,)
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_migrate_1, _migrate_2)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -119,6 +129,9 @@ class SqliteStore:
             db.execute("PRAGMA synchronous=NORMAL")
             _upgrade(db)
             db.execute("DELETE FROM seen WHERE at < ?", (time.time() - self.retention,))
+            # One process uses an SQLite file: claims left by a run that died expire now,
+            # and are taken over (with the outcome-unknown rule) instead of waited out.
+            db.execute("UPDATE outbox SET claimed_until = 0 WHERE claimed_by IS NOT NULL")
         except BaseException:
             db.close()
             raise
@@ -203,6 +216,96 @@ class SqliteStore:
 
     async def outbox_remove(self, key: str) -> None:
         await self._call(lambda db: db.execute("DELETE FROM outbox WHERE key = ?", (key,)))
+
+    async def outbox_claim(
+        self, worker: str, *, limit: int, lease: float, prefixes: Collection[str] = ()
+    ) -> list[OutboxEntry]:
+        wanted = list(prefixes)
+        # One placeholder pair per prefix; the SQL text holds no input.
+        only = " OR ".join(["substr(lane, 1, length(?)) = ?"] * len(wanted)) or "1"
+        params = [p for prefix in wanted for p in (prefix, prefix)]
+
+        def claim(db: sqlite3.Connection) -> list[OutboxEntry]:
+            now = time.time()
+            with _transaction(db, "IMMEDIATE"):
+                rows = db.execute(
+                    "SELECT key, lane, payload, claimed_by FROM outbox"  # noqa: S608
+                    f" WHERE seq IN (SELECT min(seq) FROM outbox WHERE {only} GROUP BY lane)"
+                    " AND (claimed_until IS NULL OR claimed_until < ?) ORDER BY seq LIMIT ?",
+                    (*params, now, limit),
+                ).fetchall()
+                db.executemany(
+                    "UPDATE outbox SET claimed_by = ?, claimed_until = ? WHERE key = ?",
+                    [(worker, now + lease, row[0]) for row in rows],
+                )
+            return [
+                OutboxEntry(key=k, lane=n, payload=p, taken_over=by is not None)
+                for k, n, p, by in rows
+            ]
+
+        return await self._call(claim)
+
+    async def outbox_renew(self, worker: str, lease: float) -> None:
+        await self._call(
+            lambda db: db.execute(
+                "UPDATE outbox SET claimed_until = ? WHERE claimed_by = ?",
+                (time.time() + lease, worker),
+            )
+        )
+
+    async def outbox_release(self, worker: str, keys: Collection[str]) -> None:
+        rows = [(worker, key) for key in keys]
+
+        def write(db: sqlite3.Connection) -> None:
+            with _transaction(db):
+                db.executemany(
+                    "UPDATE outbox SET claimed_by = NULL, claimed_until = NULL"
+                    " WHERE claimed_by = ? AND key = ?",
+                    rows,
+                )
+
+        if rows:
+            await self._call(write)
+
+    async def outbox_size(self) -> int:
+        row = await self._call(lambda db: db.execute("SELECT count(*) FROM outbox").fetchone())
+        return int(row[0])
+
+    async def lease(self, name: str, holder: str, ttl: float) -> bool:
+        def take(db: sqlite3.Connection) -> bool:
+            now = time.time()
+            cursor = db.execute(
+                "INSERT INTO leases (name, holder, since, until) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (name) DO UPDATE SET holder = excluded.holder,"
+                " since = CASE WHEN leases.holder = excluded.holder THEN leases.since"
+                " ELSE excluded.since END, until = excluded.until"
+                " WHERE leases.holder = excluded.holder OR leases.until < ?",
+                (name, holder, now, now + ttl, now),
+            )
+            return cursor.rowcount == 1
+
+        return await self._call(take)
+
+    async def leases(self) -> list[LeaseInfo]:
+        def query(db: sqlite3.Connection) -> list[LeaseInfo]:
+            now = time.time()
+            rows = db.execute(
+                "SELECT name, holder, since, until FROM leases WHERE until > ? ORDER BY name",
+                (now,),
+            ).fetchall()
+            return [
+                LeaseInfo(name=n, holder=h, age=now - since, left=until - now)
+                for n, h, since, until in rows
+            ]
+
+        return await self._call(query)
+
+    async def lease_release(self, name: str, holder: str) -> None:
+        await self._call(
+            lambda db: db.execute(
+                "DELETE FROM leases WHERE name = ? AND holder = ?", (name, holder)
+            )
+        )
 
     # -- relay id map ----------------------------------------------------------------------------
 

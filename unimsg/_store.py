@@ -1,7 +1,9 @@
 """Where a client keeps what must survive a restart: one `Store` for all of it.
 
 A store holds four things: the keys of handled events (de-duplication),
-named values (resume positions), the durable outbox and the relay's id map.
+named values (resume positions), the durable outbox and the relay's id map;
+and two kinds of claim, so that several processes can share one store: a
+worker's claim on a queued send, and a lease on an account's event stream.
 Every operation is one async call that is one transaction, with plain
 strings and unimsg's value types as arguments, so that a server database
 (PostgreSQL, with several workers) implements the same protocol; nothing in
@@ -11,6 +13,7 @@ implementation and `MemoryStore` the one for tests and throwaway programs.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Collection
 from typing import Protocol, runtime_checkable
 
@@ -18,7 +21,7 @@ import attrs
 
 from ._types import MessageRef
 
-__all__ = ["MemoryStore", "OutboxEntry", "Store"]
+__all__ = ["LeaseInfo", "MemoryStore", "OutboxEntry", "Store"]
 
 
 @attrs.frozen(kw_only=True)
@@ -28,6 +31,20 @@ class OutboxEntry:
     key: str
     lane: str
     payload: str
+    #: Claimed before by a worker that never finished it: its send may have gone out.
+    taken_over: bool = False
+
+
+@attrs.frozen(kw_only=True)
+class LeaseInfo:
+    """Who holds a live lease: its ``holder``, for how long (``age``) and how much is left."""
+
+    name: str
+    holder: str
+    #: Seconds since this holder took it.
+    age: float
+    #: Seconds until it expires unless renewed.
+    left: float
 
 
 @runtime_checkable
@@ -71,6 +88,47 @@ class Store(Protocol):
         """Forget a send that was delivered or failed for good."""
         ...
 
+    async def outbox_claim(
+        self, worker: str, *, limit: int, lease: float, prefixes: Collection[str] = ()
+    ) -> list[OutboxEntry]:
+        """Claim for ``worker`` up to ``limit`` sends, oldest first, to send them.
+
+        With ``prefixes``, only lanes whose name starts with one of them.
+
+        Only the oldest entry of a lane is claimable, and only while no live
+        claim holds it, so one lane's sends leave in order across workers. A
+        claim lasts ``lease`` seconds unless renewed; an expired one is taken
+        over, and the entry then comes with ``taken_over`` set.
+        """
+        ...
+
+    async def outbox_renew(self, worker: str, lease: float) -> None:
+        """Extend every claim ``worker`` holds to ``lease`` seconds from now."""
+        ...
+
+    async def outbox_release(self, worker: str, keys: Collection[str]) -> None:
+        """Give back claims whose send was not attempted: they are free at once."""
+        ...
+
+    async def outbox_size(self) -> int:
+        """How many sends are queued (claimed or not)."""
+        ...
+
+    async def lease(self, name: str, holder: str, ttl: float) -> bool:
+        """Take or renew the lease ``name`` for ``ttl`` seconds; whether ``holder`` holds it.
+
+        A lease held by another holder is taken only once it expired.
+        """
+        ...
+
+    async def lease_release(self, name: str, holder: str) -> None:
+        """Give up the lease if ``holder`` holds it, so that a standby takes it at once."""
+        ...
+
+    async def leases(self) -> list[LeaseInfo]:
+        """The live leases, by name."""
+        ...
+
     async def relay_record(self, relay: str, origin: MessageRef, copy: MessageRef) -> None:
         """Remember that ``copy`` is relay ``relay``'s copy of ``origin`` (first pair wins)."""
         ...
@@ -93,6 +151,9 @@ class MemoryStore:
         self._seen: dict[str, None] = {}
         self._values: dict[str, str] = {}
         self._outbox: dict[str, OutboxEntry] = {}
+        # key -> (worker, claimed until); lease name -> (holder, until, since).
+        self._claims: dict[str, tuple[str, float]] = {}
+        self._leases: dict[str, tuple[str, float, float]] = {}
         self._copies: dict[tuple[str, str, str], MessageRef] = {}
         self._origins: dict[tuple[str, str, str], MessageRef] = {}
         self._limit = limit
@@ -132,6 +193,61 @@ class MemoryStore:
 
     async def outbox_remove(self, key: str) -> None:
         self._outbox.pop(key, None)
+        self._claims.pop(key, None)
+
+    async def outbox_claim(
+        self, worker: str, *, limit: int, lease: float, prefixes: Collection[str] = ()
+    ) -> list[OutboxEntry]:
+        now = time.monotonic()
+        heads: dict[str, OutboxEntry] = {}
+        for entry in self._outbox.values():
+            if not prefixes or entry.lane.startswith(tuple(prefixes)):
+                heads.setdefault(entry.lane, entry)
+        claimed: list[OutboxEntry] = []
+        for entry in heads.values():
+            if len(claimed) >= limit:
+                break
+            holder = self._claims.get(entry.key)
+            if holder is not None and holder[1] > now:
+                continue
+            self._claims[entry.key] = (worker, now + lease)
+            claimed.append(attrs.evolve(entry, taken_over=holder is not None))
+        return claimed
+
+    async def outbox_renew(self, worker: str, lease: float) -> None:
+        until = time.monotonic() + lease
+        for key, (holder, _) in self._claims.items():
+            if holder == worker:
+                self._claims[key] = (worker, until)
+
+    async def outbox_release(self, worker: str, keys: Collection[str]) -> None:
+        for key in keys:
+            if self._claims.get(key, ("", 0.0))[0] == worker:
+                del self._claims[key]
+
+    async def outbox_size(self) -> int:
+        return len(self._outbox)
+
+    async def lease(self, name: str, holder: str, ttl: float) -> bool:
+        now = time.monotonic()
+        current = self._leases.get(name)
+        if current is not None and current[0] != holder and current[1] > now:
+            return False
+        since = current[2] if current is not None and current[0] == holder else now
+        self._leases[name] = (holder, now + ttl, since)
+        return True
+
+    async def lease_release(self, name: str, holder: str) -> None:
+        if self._leases.get(name, ("", 0.0, 0.0))[0] == holder:
+            del self._leases[name]
+
+    async def leases(self) -> list[LeaseInfo]:
+        now = time.monotonic()
+        return [
+            LeaseInfo(name=name, holder=holder, age=now - since, left=until - now)
+            for name, (holder, until, since) in sorted(self._leases.items())
+            if until > now
+        ]
 
     async def relay_record(self, relay: str, origin: MessageRef, copy: MessageRef) -> None:
         at_origin = (relay, str(origin.conversation), origin.id)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import socket
+from collections.abc import Callable
 from typing import Any
 
 import anyio
@@ -38,18 +39,32 @@ class _Protocol(asyncio.Protocol):
         self.error: BaseException | None = None
         self.readable: asyncio.Future[None] | None = None
         self.writable: asyncio.Future[None] | None = None
+        # While `AsyncioStream.pump` runs: where arriving data goes, straight from the loop.
+        self.sink: Callable[[bytes], bool] | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
 
     def data_received(self, data: bytes) -> None:
+        sink = self.sink
+        if sink is not None:
+            if not sink(data):
+                # The consumer is full: stop reading until it pumps again.
+                self.sink = None
+                self.pause()
+                self._wake_reader()
+            return
         self.chunks.append(data)
         self.buffered += len(data)
-        if self.buffered > _HIGH_WATER and self.transport is not None:
+        if self.buffered > _HIGH_WATER:
+            self.pause()
+        self._wake_reader()
+
+    def pause(self) -> None:
+        if not self.reading_paused and self.transport is not None:
             self.transport.pause_reading()
             self.reading_paused = True
-        self._wake_reader()
 
     def eof_received(self) -> bool:
         self.eof = True
@@ -98,6 +113,10 @@ class AsyncioStream(anyio.abc.ByteStream):
                 if protocol.error is not None:
                     raise anyio.BrokenResourceError from protocol.error
                 raise anyio.EndOfStream
+            if protocol.reading_paused:
+                # Paused by a full `pump` consumer, with nothing read ahead.
+                protocol.reading_paused = False
+                self._transport.resume_reading()
             protocol.readable = waiter = asyncio.get_running_loop().create_future()
             await waiter
         chunk = protocol.chunks.popleft()
@@ -109,6 +128,30 @@ class AsyncioStream(anyio.abc.ByteStream):
             protocol.reading_paused = False
             self._transport.resume_reading()
         return chunk
+
+    async def pump(self, sink: Callable[[bytes], bool]) -> None:
+        """Hand each chunk to ``sink`` as the transport reads it, without a task switch.
+
+        The chunks read ahead go first. Returns once ``sink`` returns ``False`` (it took
+        that chunk; reading pauses until the next `pump` or `receive`) or the stream
+        ends (`receive` then raises why). ``sink`` must not raise.
+        """
+        protocol = self._protocol
+        while protocol.chunks:
+            chunk = protocol.chunks.popleft()
+            protocol.buffered -= len(chunk)
+            if not sink(chunk):
+                return
+        if protocol.reading_paused and not protocol.eof:
+            protocol.reading_paused = False
+            self._transport.resume_reading()
+        protocol.sink = sink
+        try:
+            while protocol.sink is not None and not protocol.eof and not self._closed:
+                protocol.readable = waiter = asyncio.get_running_loop().create_future()
+                await waiter
+        finally:
+            protocol.sink = None
 
     async def send(self, item: bytes) -> None:
         if self._closed:
@@ -132,6 +175,12 @@ class AsyncioStream(anyio.abc.ByteStream):
             return False
         self._transport.write(item)
         return True
+
+    def idle_closed(self) -> bool:
+        """Whether the peer closed (or wrote unasked) while nobody read: what a kept-alive
+        HTTP connection shows when the server dropped it."""
+        protocol = self._protocol
+        return self._closed or protocol.eof or bool(protocol.chunks)
 
     async def send_eof(self) -> None:
         if self._transport.can_write_eof():

@@ -18,8 +18,11 @@ from contextlib import suppress
 import anyio
 import anyio.abc
 import h11
+import sniffio
 
 from unimsg import ConnectError
+
+from . import _asyncio_stream
 
 __all__ = ["LANE_ERRORS", "HttpAnswer", "HttpLane"]
 
@@ -92,7 +95,10 @@ class HttpLane:
         if stream is not None:
             await self.aclose()
         with anyio.fail_after(self._connect_timeout):
-            if self._tls is None:
+            if self._tls is None and sniffio.current_async_library() == "asyncio":
+                # The lean stream of the socket transports (see _asyncio_stream).
+                stream = await _asyncio_stream.connect_tcp(self._host, self._port)
+            elif self._tls is None:
                 stream = await anyio.connect_tcp(self._host, self._port)
             else:
                 stream = await anyio.connect_tcp(
@@ -142,6 +148,9 @@ class HttpLane:
 
 def _idle_closed(stream: anyio.abc.ByteStream) -> bool:
     """Whether the server closed a kept-alive connection (readable while idle = EOF)."""
+    if isinstance(stream, _asyncio_stream.AsyncioStream):
+        # It reads ahead all the time: an EOF is already known, without a system call.
+        return stream.idle_closed()
     try:
         sock = stream.extra(anyio.abc.SocketAttribute.raw_socket)  # noqa: S610
     except anyio.TypedAttributeLookupError:

@@ -1,9 +1,9 @@
-"""Sans-I/O JSON-RPC 2.0 codec for signal-cli, plus a Server-Sent Events parser.
+"""Sans-I/O JSON-RPC 2.0 codec for signal-cli.
 
 Nothing here touches a socket. Feed bytes in, get events out; ask for bytes to
 write. The same :class:`JsonRpcConnection` serves the line-framed transports
 (stdio, UNIX socket, TCP), and :func:`decode_http_body` reads the single JSON
-value of an HTTP response. :class:`SseParser` reads ``GET /api/v1/events``.
+value of an HTTP response. ``_sse`` reads ``GET /api/v1/events``.
 
 Line framing follows signal-cli: one JSON value per line, a line ends at
 ``\\n``, ``\\r`` or ``\\r\\n``. Blank lines are skipped. A line that is not a
@@ -32,8 +32,6 @@ __all__ = [
     "Notification",
     "RequestId",
     "Response",
-    "SseEvent",
-    "SseParser",
     "decode_http_body",
     "encode_json",
     "parse_message",
@@ -155,6 +153,20 @@ def _parse_object(obj: JsonValue) -> Event:
     return ErrorResponse(rid, code, message, error.get("data"))
 
 
+def _one_object(line: bytes) -> Event | None:
+    """The event of a line holding one JSON object, decoded without the general path's
+    layers; ``None`` for anything else (a batch, blank or bad JSON), which that path
+    then handles and reports."""
+    try:
+        text = line.decode()
+        value, end = _DECODER.raw_decode(text)
+    except (ValueError, RecursionError):
+        return None
+    if end != len(text) or type(value) is not dict:
+        return None
+    return _parse_object(value)
+
+
 def parse_message(data: bytes) -> list[Event]:
     """Decode one JSON value (object or batch array) into events.
 
@@ -191,6 +203,22 @@ class LineBuffer:
 
     def feed(self, data: bytes) -> None:
         self._buf += data
+
+    def one_line(self, data: bytes) -> bytes | None:
+        """``data`` without its ``\n`` when it is exactly one such line and nothing is
+        buffered (a daemon's answer, nearly always); otherwise ``None``, nothing consumed."""
+        end = len(data) - 1
+        if (
+            end < 0
+            or data.find(b"\n") != end
+            or self._buf
+            or self._discarding
+            or end > self.max_line_length
+            or b"\r" in data
+        ):
+            return None
+        self._skip_lf = False
+        return data[:end]
 
     def split(self, data: bytes) -> list[bytes] | None:
         """The lines of ``data`` when it holds whole ``\\n``-ended lines and nothing is
@@ -301,7 +329,10 @@ class JsonRpcConnection:
         the next call (``receive_data(b"")`` will do) returns them.
         """
         if not self._ready:
-            lines = self._lines.split(data)
+            line = self._lines.one_line(data)
+            if line is not None and (event := _one_object(line)) is not None:
+                return [event]
+            lines = [line] if line is not None else self._lines.split(data)
             if lines is not None:
                 return self._parse_lines(lines)
         self._lines.feed(data)
@@ -331,78 +362,3 @@ class JsonRpcConnection:
                     self._lines.feed(rest + b"\n")
                 raise
         return events
-
-
-@attrs.frozen
-class SseEvent:
-    """One dispatched Server-Sent Event. signal-cli only sends ``receive``."""
-
-    event: str
-    data: str
-    id: str | None = None
-    retry: int | None = None
-
-    def json(self) -> JsonValue:
-        """``data`` decoded as JSON; :class:`RemoteProtocolError` if it is not."""
-        return _loads(self.data.encode())
-
-
-class SseParser:
-    """Incremental ``text/event-stream`` parser (WHATWG rules).
-
-    Comment lines (``:``, signal-cli's keep-alive) produce no event; watch
-    :attr:`comments` or the raw byte flow to detect a live but idle stream.
-    """
-
-    def __init__(self, *, max_line_length: int = DEFAULT_MAX_LINE_LENGTH) -> None:
-        self.last_event_id: str | None = None
-        self.retry: int | None = None
-        self.comments = 0
-        self._lines = LineBuffer(max_line_length)
-        self._started = False
-        self._event = ""
-        self._data: list[str] = []
-        self._retry_seen: int | None = None
-
-    def feed(self, data: bytes) -> list[SseEvent]:
-        """Parse ``data`` and return the events it completed."""
-        if not self._started and data:
-            self._started = True
-            if data.startswith(b"\xef\xbb\xbf"):
-                data = data[3:]
-        self._lines.feed(data)
-        events: list[SseEvent] = []
-        while True:
-            raw = self._lines.next_line()
-            if raw is None:
-                return events
-            event = self._line(raw.decode("utf-8", errors="replace"))
-            if event is not None:
-                events.append(event)
-
-    def _line(self, line: str) -> SseEvent | None:
-        if not line:
-            return self._dispatch()
-        if line.startswith(":"):
-            self.comments += 1
-            return None
-        name, sep, value = line.partition(":")
-        if sep and value.startswith(" "):
-            value = value[1:]
-        if name == "event":
-            self._event = value
-        elif name == "data":
-            self._data.append(value)
-        elif name == "id":
-            if "\0" not in value:
-                self.last_event_id = value
-        elif name == "retry" and value.isascii() and value.isdigit():
-            self.retry = self._retry_seen = int(value)
-        return None
-
-    def _dispatch(self) -> SseEvent | None:
-        event, data, retry = self._event or "message", self._data, self._retry_seen
-        self._event, self._data, self._retry_seen = "", [], None
-        if not data:
-            return None
-        return SseEvent(event, "\n".join(data), self.last_event_id, retry)

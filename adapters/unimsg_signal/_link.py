@@ -37,9 +37,10 @@ from unimsg import (
 
 from ._config import SignalConfig
 from ._errors import METHOD_NOT_FOUND, SENDING, map_error, not_served
+from ._http_session import HttpSession
 from ._inbox import Inbox
 from ._jsonrpc import ErrorResponse, JsonValue, Notification
-from ._rpc import AnswerUnreadable, HttpSession, LineSession, RequestLost
+from ._rpc import AnswerUnreadable, LineSession, RequestLost
 from ._taskgroups import unwrapped
 from ._transports import HTTP_LANES, ProcessStream, http_client, http_lane, open_line_stream
 

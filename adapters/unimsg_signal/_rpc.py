@@ -1,28 +1,24 @@
 """One JSON-RPC connection to signal-cli: requests matched by id, notifications out.
 
 `LineSession` multiplexes any number of requests over one line-framed stream
-(signal-cli answers in completion order, interleaved with notifications).
-`HttpSession` posts each request and reads the Server-Sent Events stream.
-Both return the daemon's answer (`Response` or `ErrorResponse`); turning
-errors into exceptions is the caller's job, done in one place (``_errors``).
+(signal-cli answers in completion order, interleaved with notifications);
+`HttpSession` (``_http_session``) is its counterpart over HTTP. Both return
+the daemon's answer (`Response` or `ErrorResponse`); turning errors into
+exceptions is the caller's job, done in one place (``_errors``).
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Sequence
-from typing import Any
+import time
+from collections.abc import Awaitable, Callable
 
 import anyio
 import anyio.abc
-import attrs
-import httpx
 
-from unimsg import AuthenticationError, ConnectError, NotFoundError, RemoteProtocolError
+from unimsg import ConnectError, RemoteProtocolError
 
-from ._errors import not_served
-from ._http_lane import LANE_ERRORS, HttpAnswer, HttpLane
 from ._inbox import Inbox
 from ._jsonrpc import (
     ErrorResponse,
@@ -30,12 +26,10 @@ from ._jsonrpc import (
     JsonValue,
     Notification,
     Response,
-    SseParser,
-    decode_http_body,
 )
 from ._transports import STREAM_ERRORS, ProcessStream
 
-__all__ = ["Answer", "AnswerUnreadable", "HttpSession", "LineSession", "RequestLost"]
+__all__ = ["Answer", "AnswerUnreadable", "LineSession", "RequestLost"]
 
 log = logging.getLogger("unimsg.signal")
 Answer = Response | ErrorResponse
@@ -54,16 +48,24 @@ class AnswerUnreadable(RemoteProtocolError):
     """The daemon answered, unreadably: the request may have taken effect."""
 
 
-@attrs.define(eq=False)
+# Deadlines and write times are only compared with each other and slept on relatively,
+# so any monotonic clock will do; anyio.current_time() looks the backend up each call.
+_now = time.monotonic
+
+
 class _Waiter:
-    deadline: float
-    #: The request's line was handed to the stream (it may have reached the daemon).
-    written: bool = False
-    done: anyio.Event = attrs.Factory(anyio.Event)
-    answer: Answer | None = None
-    error: Exception | None = None
-    #: An unreadable line arrived while this request waited: maybe its answer.
-    garbled: bool = False
+    # A plain slotted class: one is made per request, attrs' generated __init__ costs more.
+    __slots__ = ("answer", "deadline", "done", "error", "garbled", "written")
+
+    def __init__(self, deadline: float, done: anyio.Event) -> None:
+        self.deadline = deadline
+        #: The request's line was handed to the stream (it may have reached the daemon).
+        self.written = False
+        self.done = done
+        self.answer: Answer | None = None
+        self.error: Exception | None = None
+        #: An unreadable line arrived while this request waited: maybe its answer.
+        self.garbled = False
 
 
 class LineSession:
@@ -107,6 +109,10 @@ class LineSession:
         self.closed = anyio.Event()
         self.close_reason = "the connection closed"
         self.garbage_lines = 0
+        self._sink_error: Exception | None = None
+        # The running backend's event class, called directly: ``anyio.Event()`` looks
+        # the backend up on every call, a measurable share of a request's cost.
+        self._new_event: Callable[[], anyio.Event] = type(anyio.Event())
 
     async def serve(self) -> None:
         try:
@@ -114,7 +120,19 @@ class LineSession:
                 tg.start_soon(self._write_loop)
                 tg.start_soon(self._watchdog)
                 inbox, pending = self._inbox, self._pending
+                # Streams that can push let the loop's read callback match answers to
+                # waiting callers itself: a caller wakes without a reader task in between.
+                pump: Callable[[Callable[[bytes], bool]], Awaitable[None]] | None
+                pump = getattr(self._stream, "pump", None)
                 while True:
+                    if pump is not None:
+                        await pump(self._sink)
+                        if self._sink_error is not None:
+                            raise self._sink_error
+                        if inbox is not None and len(inbox) >= inbox.limit:
+                            await inbox.wait_for_room(lambda: bool(pending))
+                            continue
+                        # Otherwise the stream ended: receive says how.
                     try:
                         data = await self._stream.receive()
                     except STREAM_ERRORS as exc:
@@ -133,6 +151,17 @@ class LineSession:
         finally:
             self._close(self.close_reason)
 
+    def _sink(self, data: bytes) -> bool:
+        """`_feed` from the transport's read callback; ``False`` asks it to stop reading
+        (the inbox is full and no request waits for its answer)."""
+        try:
+            self._feed(data)
+        except Exception as exc:  # re-raised by serve, not lost in the transport
+            self._sink_error = exc
+            return False
+        inbox = self._inbox
+        return inbox is None or len(inbox) < inbox.limit or bool(self._pending)
+
     async def _write_loop(self) -> None:
         lines, queued = self._lines, self._queued
         while True:
@@ -146,7 +175,7 @@ class LineSession:
                 if waiter is not None:
                     waiter.written = True
             queued.clear()
-            self._writing_since = anyio.current_time()
+            self._writing_since = _now()
             try:
                 await self._stream.send(data)
             except STREAM_ERRORS as exc:
@@ -157,7 +186,7 @@ class LineSession:
 
     async def _watchdog(self) -> None:
         while True:
-            now = anyio.current_time()
+            now = _now()
             earliest = math.inf
             for waiter in list(self._pending.values()):
                 if waiter.done.is_set():
@@ -228,8 +257,8 @@ class LineSession:
                 f"lost the connection to signal-cli: {self.close_reason}", written=False
             )
         rid, line = self._codec.send_request(method, params)
-        deadline = anyio.current_time() + limit
-        waiter = self._pending[rid] = _Waiter(deadline)
+        deadline = _now() + limit
+        waiter = self._pending[rid] = _Waiter(deadline, self._new_event())
         if self._inbox is not None and len(self._pending) == 1:
             # A reader paused for a full inbox must read on to find this answer.
             self._inbox.nudge()
@@ -259,7 +288,7 @@ class LineSession:
                 )
             since = self._writing_since
             written = waiter.written
-            if since is not None and anyio.current_time() - since >= limit:
+            if since is not None and _now() - since >= limit:
                 self._close("a write to the daemon timed out")
                 await self._stream.aclose()
                 raise RequestLost("a write to signal-cli timed out; reconnecting", written=written)
@@ -278,130 +307,3 @@ class LineSession:
             if queued is waiter:
                 del self._queued[index], self._lines[index]
                 return
-
-
-class HttpSession:
-    """``daemon --http``: POST /api/v1/rpc per request, GET /api/v1/events for events."""
-
-    def __init__(
-        self,
-        client: httpx.AsyncClient,
-        *,
-        events_account: str | None = None,
-        events_client: httpx.AsyncClient | None = None,
-        lanes: Sequence[HttpLane] = (),
-    ) -> None:
-        self._client = client
-        self._events_client = events_client or client
-        # Concurrent requests take a lane each (a connection of its own).
-        self._free = list(lanes)
-        self._slots = anyio.Semaphore(len(self._free), fast_acquire=True)
-        self._codec = JsonRpcConnection()
-        self._events_account = events_account
-
-    async def check(self) -> None:
-        response = await self._client.get("/api/v1/check")
-        _check_status(response, "/api/v1/check")
-
-    async def call(self, method: str, params: JsonValue, limit: float) -> Answer:
-        rid, body = self._codec.send_request(method, params)
-        slots = self._slots
-        if slots.value:
-            slots.acquire_nowait()
-        else:
-            # Waiting for a free client counts against the request's limit, as
-            # waiting for a connection did inside httpx's pool.
-            with anyio.move_on_after(limit) as waiting:
-                await slots.acquire()
-            if waiting.cancelled_caught:
-                raise RequestLost(
-                    f"signal-cli did not answer {method} within {limit:g}s", written=False
-                )
-        lane = self._free.pop()
-        try:
-            response = await lane.post(body, limit)
-        except TimeoutError as exc:
-            raise RequestLost(
-                f"signal-cli did not answer {method} within {limit:g}s", written=lane.sent
-            ) from exc
-        except LANE_ERRORS as exc:
-            raise RequestLost(
-                f"cannot reach signal-cli over HTTP: {exc!r}", written=lane.sent
-            ) from exc
-        finally:
-            self._free.append(lane)
-            slots.release()
-        _check_status(response, method)
-        try:
-            events = decode_http_body(response.content)
-        except RemoteProtocolError as exc:
-            raise AnswerUnreadable(f"signal-cli's HTTP answer to {method}: {exc}") from None
-        for event in events:
-            if isinstance(event, (Response, ErrorResponse)) and event.id in (rid, None):
-                return event
-        raise AnswerUnreadable(f"signal-cli's HTTP answer to {method} carries no response")
-
-    async def events(
-        self,
-        on_payload: Callable[[Any], None],
-        keepalive_timeout: float,
-        inbox: Inbox | None = None,
-    ) -> None:
-        """Read the event stream until it fails; returns never, raises `ConnectError`.
-
-        signal-cli 0.13 sends the stream's headers only with its first keep-alive,
-        so nothing waits for them: the caller reports the session up before this.
-        """
-        params = {"account": self._events_account} if self._events_account else None
-        no_read_limit = httpx.Timeout(None, connect=10.0)
-        try:
-            # Silence, headers included, longer than keepalive_timeout is a dead stream.
-            with anyio.CancelScope() as watchdog:
-                watchdog.deadline = anyio.current_time() + keepalive_timeout
-                async with self._events_client.stream(
-                    "GET", "/api/v1/events", params=params, timeout=no_read_limit
-                ) as response:
-                    if response.status_code == 400 and self._events_account:
-                        raise NotFoundError(not_served(self._events_account, "HTTP 400"))
-                    _check_status(response, "/api/v1/events")
-                    parser = SseParser()
-                    async for chunk in response.aiter_raw():
-                        for event in parser.feed(chunk):
-                            if event.event != "receive":
-                                continue
-                            try:
-                                on_payload(event.json())
-                            except RemoteProtocolError as exc:
-                                log.warning("dropped an unreadable event from signal-cli: %s", exc)
-                        if inbox is not None and len(inbox) >= inbox.limit:
-                            # A slow application: stop reading, and stop the watchdog too.
-                            watchdog.deadline = math.inf
-                            await inbox.wait_for_room()
-                        # Any byte (event or ':' keep-alive) proves the stream is alive.
-                        watchdog.deadline = anyio.current_time() + keepalive_timeout
-            if watchdog.cancelled_caught:
-                raise ConnectError(
-                    f"no keep-alive from signal-cli's event stream for {keepalive_timeout:g}s"
-                )
-        except httpx.TransportError as exc:
-            raise ConnectError(f"signal-cli's event stream failed: {exc}") from exc
-        raise ConnectError("signal-cli closed the event stream")
-
-
-def _check_status(response: httpx.Response | HttpAnswer, what: str) -> None:
-    status = response.status_code
-    if status in (200, 201):
-        return
-    if status in (401, 403, 407):
-        raise AuthenticationError(
-            f"the HTTP endpoint refused the credentials ({status}); check http_token or "
-            "http_username/http_password"
-        )
-    if status == 421:
-        raise ConnectError(
-            "signal-cli rejected the Host header (421): address the daemon as localhost or "
-            "127.0.0.1, or bind it to 0.0.0.0"
-        )
-    if status in (404, 405, 415):
-        raise RemoteProtocolError(f"{what}: HTTP {status}; is this a signal-cli daemon --http?")
-    raise ConnectError(f"{what}: HTTP {status} from signal-cli")

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
+import anyio
 import pytest
 
 from unimsg import Address, MessageRef, OutboxEntry, Store
@@ -108,3 +109,56 @@ class StoreContract:
             assert await store.get("sync") == "s9"
             assert await store.outbox_pending() == [OutboxEntry(key="k", lane="l", payload="p")]
             assert await store.relay_copy("r", ROOM, "$e1") == copy
+
+    async def test_claims_take_the_head_of_each_free_lane(self, backend: Opener) -> None:
+        async with opened(backend) as store:
+            for key, lane in [("a1", "a"), ("b1", "b"), ("a2", "a"), ("c1", "c")]:
+                await store.outbox_add(OutboxEntry(key=key, lane=lane, payload=key))
+            first = await store.outbox_claim("w1", limit=2, lease=30)
+            assert [e.key for e in first] == ["a1", "b1"]
+            assert not any(e.taken_over for e in first)
+            # Lane a is held by w1's claim on a1: a2 waits, whoever asks.
+            assert [e.key for e in await store.outbox_claim("w2", limit=10, lease=30)] == ["c1"]
+            assert await store.outbox_claim("w1", limit=10, lease=30) == []
+            await store.outbox_remove("a1")
+            assert [e.key for e in await store.outbox_claim("w2", limit=10, lease=30)] == ["a2"]
+            # Given back unsent: free at once, and not taken over.
+            await store.outbox_release("w2", ["c1"])
+            await store.outbox_release("w1", ["a2"])  # not w1's: stays w2's
+            again = await store.outbox_claim("w1", limit=10, lease=30)
+            assert [(e.key, e.taken_over) for e in again] == [("c1", False)]
+            assert await store.outbox_size() == 3
+            assert [e.key for e in await store.outbox_pending()] == ["b1", "a2", "c1"]
+            await store.outbox_release("w1", ["c1"])
+            await store.outbox_add(OutboxEntry(key="d1", lane="dx", payload="d"))
+            only = await store.outbox_claim("w3", limit=10, lease=30, prefixes=["d", "e"])
+            assert [e.key for e in only] == ["d1"]
+
+    async def test_an_expired_claim_is_taken_over_and_says_so(self, backend: Opener) -> None:
+        async with opened(backend) as store:
+            await store.outbox_add(OutboxEntry(key="k", lane="l", payload="p"))
+            await store.outbox_add(OutboxEntry(key="k2", lane="m", payload="p"))
+            assert len(await store.outbox_claim("dead", limit=1, lease=0.05)) == 1
+            assert len(await store.outbox_claim("live", limit=1, lease=0.05)) == 1
+            await store.outbox_renew("live", 30)
+            await anyio.sleep(0.1)
+            taken = await store.outbox_claim("w", limit=10, lease=30)
+            assert [(e.key, e.taken_over) for e in taken] == [("k", True)]
+
+    async def test_leases_have_one_holder_until_they_expire(self, backend: Opener) -> None:
+        async with opened(backend) as store:
+            assert await store.lease("reader:x", "a", 0.2)
+            assert not await store.lease("reader:x", "b", 0.2)
+            assert await store.lease("reader:x", "a", 0.2)  # renewal
+            assert await store.lease("reader:y", "b", 0.2)  # another lease
+            held = await store.leases()
+            assert [(i.name, i.holder) for i in held] == [("reader:x", "a"), ("reader:y", "b")]
+            assert all(0 <= i.age < 5 and 0 < i.left <= 0.2 for i in held)
+            await anyio.sleep(0.3)
+            assert await store.leases() == []
+            assert await store.lease("reader:x", "b", 30)
+            assert not await store.lease("reader:x", "a", 30)
+            await store.lease_release("reader:x", "a")  # not a's: no effect
+            assert not await store.lease("reader:x", "a", 30)
+            await store.lease_release("reader:x", "b")
+            assert await store.lease("reader:x", "a", 30)

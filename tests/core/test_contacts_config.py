@@ -159,5 +159,5 @@ async def test_config_names_the_client_store(tmp_path: Path) -> None:
         await client.store.put("k", "v")
     async with unimsg.SqliteStore(tmp_path / "state" / "unimsg.db") as store:
         assert await store.get("k") == "v"
-    with pytest.raises(ConfigError, match="path string"):
+    with pytest.raises(ConfigError, match=r"client\.store: expected a string"):
         parse_config(tomllib.loads(CONFIG + "\n[client]\nstore = 1\n"))

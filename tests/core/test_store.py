@@ -65,7 +65,7 @@ async def test_sqlite_store_records_its_schema_version(tmp_path: Path) -> None:
     async with SqliteStore(path):
         pass
     with sqlite3.connect(path) as db:
-        assert db.execute("SELECT version FROM schema_version").fetchall() == [(1,)]
+        assert db.execute("SELECT version FROM schema_version").fetchall() == [(2,)]
 
 
 async def test_a_store_from_a_newer_unimsg_is_refused_untouched(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ With ``--enqueue N`` it queues the texts ``s0`` … ``s{N-1}`` to TO; without,
 it only lets the outbox deliver what an earlier (killed) run left queued.
 Adapter settings come as JSON in ``UNIMSG_FAULTS_ADAPTER`` (see _receiver.py).
 RECORD gets ``ready``, ``queued`` once every text is in the outbox, ``sent <text> <id>``
-per receipt and ``drained``.
+per receipt, ``unknown <text>`` per send given up as outcome-unknown, and ``drained``.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ async def main(record_path: Path, store: Path, to: str, enqueue: int) -> None:
     adapter = make_adapter(json.loads(os.environ["UNIMSG_FAULTS_ADAPTER"]))
     async with Client(adapter, store=store) as client:
         client.outbox.initial_backoff = 0.1
+        client.outbox.on_outcome_unknown = lambda m, _: record.write(f"unknown {m.content.text}")
         record.write("ready")
         queued = [await client.enqueue(to, f"s{i}") for i in range(enqueue)]
         if enqueue:

@@ -172,6 +172,7 @@ async def test_signal_sender_killed_before_the_response(tmp_path: Path, figures:
         duplicated_texts=twice,
     )
     assert set(received) == {f"s{i}" for i in range(N)}
-    # No idempotency key in signal-cli: the send whose answer was lost reached Bob once,
-    # and the restarted outbox did not send it a second time.
+    # No idempotency key in signal-cli: the send whose answer was lost is not sent again
+    # (it would be a second message) but reported as outcome-unknown; nothing else is.
     assert twice == [] and received["s10"] == 1
+    assert [line for line in sender.lines() if line[0] == "unknown"] == [("unknown", "s10")]

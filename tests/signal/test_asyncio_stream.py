@@ -105,3 +105,48 @@ async def test_send_nowait_writes_at_once_and_refuses_when_closed() -> None:
         await stream.aclose()
         assert not stream.send_nowait(b"late\n")
         tg.cancel_scope.cancel()
+
+
+@pytest.mark.anyio
+async def test_pump_hands_over_chunks_pauses_when_full_and_returns_at_the_end() -> None:
+    more = anyio.Event()
+
+    async def talk(peer: anyio.abc.SocketStream) -> None:
+        async with peer:
+            await peer.send(b"one\n")
+            await more.wait()
+            await peer.send(b"two\n")
+            await anyio.sleep(0.05)
+            await peer.send(b"three\n")
+
+    async with (
+        await anyio.create_tcp_listener(local_host="127.0.0.1") as listener,
+        anyio.create_task_group() as tg,
+    ):
+        tg.start_soon(listener.serve, talk)
+        port = listener.extra(anyio.abc.SocketAttribute.local_port)
+        stream = await _asyncio_stream.connect_tcp("127.0.0.1", port)
+        got: list[bytes] = []
+
+        def full_after_one(data: bytes) -> bool:
+            got.append(data)
+            return False
+
+        # A chunk read ahead by receive's buffer goes first; the sink's False ends the pump.
+        await stream.pump(full_after_one)
+        assert got == [b"one\n"]
+        more.set()
+        await anyio.sleep(0.02)  # "two" arrives while reading is paused, and waits
+        assert got == [b"one\n"]
+
+        def take_all(data: bytes) -> bool:
+            got.append(data)
+            return True
+
+        with anyio.fail_after(5):
+            await stream.pump(take_all)  # returns at the end of the stream
+        assert b"".join(got) == b"one\ntwo\nthree\n"
+        with pytest.raises(anyio.EndOfStream):
+            await stream.receive()
+        await stream.aclose()
+        tg.cancel_scope.cancel()

@@ -12,10 +12,9 @@ from unimsg_signal._jsonrpc import (
     ErrorResponse,
     JsonRpcConnection,
     Response,
-    SseEvent,
-    SseParser,
     decode_http_body,
 )
+from unimsg_signal._sse import SseEvent, SseParser
 from unimsg_signal.emulator import Daemon, EmulatedNetwork, HttpServer, serve_http
 
 pytestmark = pytest.mark.anyio

@@ -13,11 +13,10 @@ from unimsg_signal._jsonrpc import (
     JsonRpcConnection,
     Notification,
     Response,
-    SseEvent,
-    SseParser,
     decode_http_body,
     parse_message,
 )
+from unimsg_signal._sse import SseEvent, SseParser
 
 from unimsg._exceptions import RemoteProtocolError
 
@@ -294,3 +293,23 @@ def test_sse_random_bytes_only_raise_protocol_errors(data: bytes) -> None:
     parser = SseParser(max_line_length=64)
     with contextlib.suppress(RemoteProtocolError):
         parser.feed(data)
+
+
+@pytest.mark.parametrize(
+    ("line", "fragment"),
+    [
+        (b"{not json", "invalid JSON"),
+        (b'{"jsonrpc":"2.0","result":1,"id":1} trailing', "invalid JSON"),
+        (b'{"jsonrpc":"2.0","result":NaN,"id":1}', "invalid JSON"),
+        (b'{"jsonrpc":"2.0","result":1,"id":true}', "invalid JSON-RPC response id"),
+        (b"[]", "empty JSON-RPC batch"),
+        (b"[" * 100_000, "nested too deeply"),
+    ],
+)
+def test_a_chunk_of_one_bad_line_raises_as_any_other(line: bytes, fragment: str) -> None:
+    # One whole line per chunk takes the codec's short path; errors must not change.
+    conn = JsonRpcConnection()
+    with pytest.raises(RemoteProtocolError, match=fragment):
+        conn.receive_data(line + b"\n")
+    assert conn.receive_data(b'{"jsonrpc":"2.0","result":[1],"id":2}\n') == [Response(2, [1])]
+    assert conn.receive_data(b'[{"jsonrpc":"2.0","result":3,"id":4}]\n') == [Response(4, 3)]

@@ -151,9 +151,12 @@ async def test_on_connection_mode_delivers_what_waited(
                 got.append(await inbox.next(Event, lambda e: sender in str(e.sender)))
         except TimeoutError:
             waiting = {k: len(v.unacknowledged) for k, v in _sessions(standin, EVE)}
+            said = await anyio.Path(daemon.info["log"]).read_text(errors="replace")
+            log = said.splitlines()[-15:]
             pytest.fail(
                 f"{len(got)} of {len(stamps)} receipts arrived; unacknowledged on the "
-                f"stand-in's sockets: {waiting}; its last requests: {standin.log[-12:]}"
+                f"stand-in's sockets: {waiting}; its last requests: {standin.log[-12:]}; "
+                "the daemon's log ends: " + "\n".join(log)
             )
         assert len(got) == len(stamps)
         await inbox.none(Event, within=1.0)
