@@ -8,6 +8,7 @@ an equal value.
 from __future__ import annotations
 
 import enum
+import functools
 import re
 
 import attrs
@@ -30,17 +31,28 @@ class AddressKind(enum.Enum):
     ALIAS = "alias"
 
 
-_E164 = re.compile(r"\+[1-9][0-9]{6,14}")
-_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-_USERNAME = re.compile(r"[a-z_][a-z0-9_]{2,31}\.[0-9]{2,10}")
-_NETWORK = re.compile(r"[a-z][a-z0-9_-]{0,31}")
-# Server name per the Matrix spec: DNS name, IPv4 or [IPv6], optional port.
-_SERVER = re.compile(
-    r"(?:\[[0-9A-Fa-f:.]{2,45}\]|[0-9]{1,3}(?:\.[0-9]{1,3}){3}|[A-Za-z0-9.-]{1,255})(?::[0-9]{1,5})?"
-)
-# Historical user ids allow any printable ASCII but ':' in the localpart.
-_LOCALPART = re.compile(r"[\x21-\x39\x3b-\x7e]+")
-_OPAQUE = re.compile(r"[\x21-\x39\x3b-\x7e]+")
+# Compiled on first use (`_re`): a program parses addresses of one or two networks.
+_PATTERNS = {
+    "e164": r"\+[1-9][0-9]{6,14}",
+    "uuid": r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+    "username": r"[a-z_][a-z0-9_]{2,31}\.[0-9]{2,10}",
+    "network": r"[a-z][a-z0-9_-]{0,31}",
+    # Server name per the Matrix spec: DNS name, IPv4 or [IPv6], optional port.
+    "server": (
+        r"(?:\[[0-9A-Fa-f:.]{2,45}\]|[0-9]{1,3}(?:\.[0-9]{1,3}){3}|[A-Za-z0-9.-]{1,255})"
+        r"(?::[0-9]{1,5})?"
+    ),
+    # Historical user ids allow any printable ASCII but ':' in the localpart.
+    "localpart": r"[\x21-\x39\x3b-\x7e]+",
+    "opaque": r"[\x21-\x39\x3b-\x7e]+",
+}
+
+
+@functools.cache
+def _re(name: str) -> re.Pattern[str]:
+    return re.compile(_PATTERNS[name])
+
+
 _MATRIX_MAX_BYTES = 255
 _SIGILS = {"@": AddressKind.USER, "!": AddressKind.GROUP, "#": AddressKind.ALIAS}
 _URI_TYPES = {"u": "@", "roomid": "!", "r": "#"}
@@ -73,7 +85,7 @@ class Address:
         network, sep, rest = text.partition(":")
         if not sep:
             raise _fail(text, "expected 'network:identifier', e.g. 'signal:+15551234567'")
-        if not _NETWORK.fullmatch(network):
+        if not _re("network").fullmatch(network):
             raise _fail(text, "the network name must be lower-case letters, digits, '-' or '_'")
         if not rest:
             raise _fail(text, "nothing after the network name")
@@ -114,7 +126,7 @@ class Address:
 def _parse_signal(text: str, rest: str) -> Address:
     if rest.startswith("u:"):
         name = rest[2:]
-        if not _USERNAME.fullmatch(name):
+        if not _re("username").fullmatch(name):
             raise _fail(
                 text,
                 "a Signal username is 3-32 lower-case letters, digits or '_' (not starting with "
@@ -134,11 +146,11 @@ def _parse_signal(text: str, rest: str) -> Address:
             raise _fail(text, f"a Signal group id decodes to 16 or 32 bytes, not {len(raw)}")
         return Address("signal", AddressKind.GROUP, group)
     if rest.startswith("+"):
-        if not _E164.fullmatch(rest):
+        if not _re("e164").fullmatch(rest):
             raise _fail(text, "a phone number must be E.164: '+', country code, 7-15 digits")
         return Address("signal", AddressKind.USER, rest)
     lowered = rest.lower()
-    if _UUID.fullmatch(lowered):
+    if _re("uuid").fullmatch(lowered):
         return Address("signal", AddressKind.USER, lowered)
     if rest[:1].isdigit():
         raise _fail(text, "a phone number needs its '+' and country code, e.g. '+15551234567'")
@@ -169,16 +181,16 @@ def _parse_matrix(text: str, rest: str) -> Address:
     local, colon, server = rest[1:].partition(":")
     # Room ids of room version 12 have no server part.
     if kind_ is AddressKind.GROUP and not colon:
-        if not _OPAQUE.fullmatch(local):
+        if not _re("opaque").fullmatch(local):
             raise _fail(text, "a room id is '!' followed by printable ASCII")
         return Address("matrix", kind_, rest)
     if not colon or not server:
         raise _fail(text, f"a Matrix id needs ':server' after '{sigil}{local}'")
     if not local:
         raise _fail(text, f"nothing between '{sigil}' and ':'")
-    if not _SERVER.fullmatch(server):
+    if not _re("server").fullmatch(server):
         raise _fail(text, f"{server!r} is not a valid server name")
-    if kind_ is AddressKind.USER and not _LOCALPART.fullmatch(local):
+    if kind_ is AddressKind.USER and not _re("localpart").fullmatch(local):
         raise _fail(text, "a user id's localpart is printable ASCII without ':'")
     if kind_ is not AddressKind.USER and not local.isprintable():
         raise _fail(text, "the id contains control characters")
