@@ -8,6 +8,7 @@ application that never builds a bot or a relay never imports them.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ._adapter import Adapter, Configurable, EventSink, OutgoingMessage
+    from ._adapter_state import AdapterState
     from ._address import Address, AddressKind
     from ._bot import Bot
     from ._capabilities import (
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
         SupportsMembership,
         SupportsReactions,
         SupportsReceipts,
+        SupportsSharedState,
         SupportsTyping,
         capabilities_of,
     )
@@ -111,6 +113,7 @@ __all__ = [
     "Adapter",
     "AdapterHealth",
     "AdapterNotFoundError",
+    "AdapterState",
     "AdapterStatus",
     "Address",
     "AddressKind",
@@ -192,6 +195,7 @@ __all__ = [
     "SupportsMembership",
     "SupportsReactions",
     "SupportsReceipts",
+    "SupportsSharedState",
     "SupportsTyping",
     "TextStyle",
     "TypingChanged",
@@ -222,6 +226,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "EventSink",
         "OutgoingMessage",
     ),
+    "_adapter_state": ("AdapterState",),
     "_address": (
         "Address",
         "AddressKind",
@@ -242,6 +247,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "SupportsMembership",
         "SupportsReactions",
         "SupportsReceipts",
+        "SupportsSharedState",
         "SupportsTyping",
         "capabilities_of",
     ),

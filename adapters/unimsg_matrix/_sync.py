@@ -37,6 +37,7 @@ from ._convert import Converter
 from ._errors import check, translated
 from ._keyrequests import KeyRequests
 from ._outbox import Outbox
+from ._position import SyncPosition
 from ._rooms import Rooms
 from ._session import Session
 
@@ -59,15 +60,16 @@ class SyncLoop:
         outbox: Outbox,
         rooms: Rooms,
         sink: EventSink,
+        position: SyncPosition,
     ) -> None:
         self._session = session
         self._client = session.client
         self._config = session.config
-        self._state = session.state
         self._converter = converter
         self._outbox = outbox
         self._rooms = rooms
         self._sink = sink
+        self._committed = position
         # Keyed by id() but holding the event too, so that an id is never reused
         # by a new object while its event is still unacknowledged.
         self._pending: dict[int, tuple[Event, _Batch]] = {}
@@ -124,7 +126,7 @@ class SyncLoop:
         (delivered by ``run``). Fetching state separately would process the
         pending to-device messages (room keys) twice.
         """
-        since = self._state.sync_token
+        since = await self._committed.load()
         limit = self._config.timeline_limit
         if since is None:
             replay = self._config.replay_history
@@ -142,8 +144,7 @@ class SyncLoop:
             # Without replay_history the past is skipped, pending invites included:
             # act on the policy for them, but start from now.
             self._startup_invites = list(response.rooms.invite.items())
-            self._state.sync_token = response.next_batch
-            self._state.save()
+            await self._committed.commit(response.next_batch)
         self._since = since
         self._position = response.next_batch
 
@@ -222,26 +223,25 @@ class SyncLoop:
         self._batches.append(batch)
         for event in events:
             self._pending[id(event)] = (event, batch)
-        self._commit()
+        await self._commit()
         for event in events:
             await self._sink(event)
 
-    def ack(self, event: Event) -> None:
+    async def ack(self, event: Event) -> None:
         self.keys.acked(event)
         entry = self._pending.get(id(event))
         if entry is None or entry[0] is not event:
             return
         del self._pending[id(event)]
         entry[1].remaining -= 1
-        self._commit()
+        await self._commit()
 
-    def _commit(self) -> None:
+    async def _commit(self) -> None:
         token = None
         while self._batches and self._batches[0].remaining <= 0:
             token = self._batches.popleft().token
-        if token is not None and token != self._state.sync_token:
-            self._state.sync_token = token
-            self._state.save(durable=False)
+        if token is not None:
+            await self._committed.commit(token)
 
     # -- sync responses to events ---------------------------------------------------------------
 
