@@ -8,6 +8,7 @@ application that never builds a bot or a relay never imports them.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ._adapter import Adapter, Configurable, EventSink, OutgoingMessage
+    from ._adapter_state import AdapterState
     from ._address import Address, AddressKind
     from ._attachment import Attachment
     from ._bot import Bot
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
         SupportsMembership,
         SupportsReactions,
         SupportsReceipts,
+        SupportsSharedState,
         SupportsTyping,
         capabilities_of,
     )
@@ -105,6 +107,7 @@ __all__ = [
     "Adapter",
     "AdapterHealth",
     "AdapterNotFoundError",
+    "AdapterState",
     "AdapterStatus",
     "Address",
     "AddressKind",
@@ -186,6 +189,7 @@ __all__ = [
     "SupportsMembership",
     "SupportsReactions",
     "SupportsReceipts",
+    "SupportsSharedState",
     "SupportsTyping",
     "TextStyle",
     "TypingChanged",
@@ -216,6 +220,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "EventSink",
         "OutgoingMessage",
     ),
+    "_adapter_state": ("AdapterState",),
     "_address": (
         "Address",
         "AddressKind",
@@ -237,6 +242,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "SupportsMembership",
         "SupportsReactions",
         "SupportsReceipts",
+        "SupportsSharedState",
         "SupportsTyping",
         "capabilities_of",
     ),

@@ -18,6 +18,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 from ._adapter import Adapter
+from ._adapter_state import AdapterState
 from ._address import Address
 from ._exceptions import NotSupportedError
 from ._types import Content, MessageRef, SentMessage
@@ -41,6 +42,7 @@ __all__ = [
     "SupportsMembership",
     "SupportsReactions",
     "SupportsReceipts",
+    "SupportsSharedState",
     "SupportsTyping",
     "capabilities_of",
     "unsupported",
@@ -145,6 +147,18 @@ class SupportsEncryption(Protocol):
 @runtime_checkable
 class SupportsDisappearing(Protocol):
     async def set_disappearing(self, conversation: Address, ttl: timedelta | None) -> None: ...
+
+
+@runtime_checkable
+class SupportsSharedState(Protocol):
+    """The adapter keeps its resume position in the client's store when given a place there.
+
+    The client calls ``use_state`` before ``run`` when the application gave
+    it a store (``Client(store=...)``); processes sharing that store then
+    share the position, so a standby resumes where acknowledgements stopped.
+    """
+
+    def use_state(self, state: AdapterState) -> None: ...
 
 
 #: Each `Capabilities` flag a method protocol decides, and the words errors use for it.

@@ -17,8 +17,9 @@ if TYPE_CHECKING:
     from anyio.streams.memory import MemoryObjectSendStream
 
 from ._adapter import Adapter
+from ._adapter_state import StoreAdapterState
 from ._address import Address
-from ._capabilities import SupportsEncryption, capabilities_of
+from ._capabilities import SupportsEncryption, SupportsSharedState, capabilities_of
 from ._consumer import Consumer
 from ._contacts import ContactBook
 from ._event import ConnectionState, Event
@@ -67,6 +68,10 @@ class ClientCore(Background):
     until this process holds the lease, and the client fails with
     `ConnectError` if it loses it (see docs/several-processes.md).
 
+    With a ``store``, adapters that keep a resume position
+    (`SupportsSharedState`, such as Matrix's sync position) keep it there
+    too, next to the acknowledgements; without one each keeps its own.
+
     ``contacts`` is the application's `ContactBook`; bots and relays made on
     this client name senders from it unless given their own.
     """
@@ -97,6 +102,7 @@ class ClientCore(Background):
         self._events_out: MemoryObjectSendStream[Event] | None = None
         self._consumer: Consumer | None = None
         self._closed = False
+        self._shares_state = store is not None
         if store is None:
             store = MemoryStore()
         elif isinstance(store, str) and store.startswith(("postgresql://", "postgres://")):
@@ -144,6 +150,10 @@ class ClientCore(Background):
             await self._lease.acquire()
             stack.push_async_callback(self._lease.release)
             tg.start_soon(self._lease.keep)
+        if self._shares_state:
+            for name, adapter in self._adapters.items():
+                if isinstance(adapter, SupportsSharedState):
+                    adapter.use_state(StoreAdapterState(self.store, name))
         # Before the adapters stop: what the application finished is committed.
         stack.push_async_exit(self._last_commit)
         await self._start_adapters(tg)

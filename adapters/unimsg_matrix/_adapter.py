@@ -13,6 +13,7 @@ import sniffio
 from anyio.abc import TaskStatus
 
 from unimsg import (
+    AdapterState,
     Address,
     Attachment,
     ClosedError,
@@ -26,6 +27,7 @@ from unimsg import (
     NotSupportedError,
     OutgoingMessage,
     SentMessage,
+    UnimsgError,
     UnverifiedDevicesError,
     UsageError,
     UserInfo,
@@ -38,6 +40,7 @@ from ._crosstrust import CrossTrust
 from ._identity import Identity, backup_loop, final_backup
 from ._keyrequests import BackupSource
 from ._outbox import Outbox
+from ._position import SyncPosition
 from ._recovery_key import RecoveryKey
 from ._rooms import Rooms
 from ._session import Session
@@ -105,6 +108,7 @@ class MatrixAdapter:
         self._account = Address.matrix(config.user_id)
         self._live: _Live | None = None
         self._new_recovery_key: RecoveryKey | None = None
+        self._shared_state: AdapterState | None = None
 
     @classmethod
     def from_config(
@@ -154,7 +158,8 @@ class MatrixAdapter:
             trust = Trust(session.client, session.state, self.config.trust_policy, identity)
             rooms = Rooms(session, trust)
             outbox = Outbox(session, rooms, trust)
-            loop = SyncLoop(session, Converter(self._account), outbox, rooms, sink)
+            position = SyncPosition(session.state, self._shared_state)
+            loop = SyncLoop(session, Converter(self._account), outbox, rooms, sink, position)
             if identity is not None:
                 loop.keys.cross = CrossTrust(session, identity)
                 backup, key = identity.backup, identity.backup_key
@@ -178,23 +183,29 @@ class MatrixAdapter:
                 tasks.cancel_scope.cancel()
         finally:
             self._live = None
-            if loop is not None:
-                try:
-                    loop.save_position()
-                except OSError as exc:
-                    # Only a redelivery on the next start; closing the session matters more.
-                    log.warning("could not save the sync position: %s", exc)
             with anyio.CancelScope(shield=True):
+                if loop is not None:
+                    try:
+                        await loop.save_position()
+                    except (OSError, UnimsgError) as exc:
+                        # Only a redelivery on the next start; closing the session matters more.
+                        log.warning("could not save the sync position: %s", exc)
                 if identity is not None and identity.backup is not None:
                     await final_backup(identity.backup)
                 await session.close()
+
+    def use_state(self, state: AdapterState) -> None:
+        """Keep the sync position in the client's store (see `SupportsSharedState`)."""
+        if self._live is not None:
+            raise UsageError(f"{self!r} is running; hand it its state before it starts")
+        self._shared_state = state
 
     async def ack(self, event: Event) -> None:
         # Deliberately no ClosedError: the client acknowledges the last event
         # while shutting down, and an unacknowledged event is simply delivered
         # again on the next start.
         if self._live is not None:
-            self._live.loop.ack(event)
+            await self._live.loop.ack(event)
 
     # -- messages ---------------------------------------------------------------------------
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -37,17 +36,13 @@ from ._devices import device_changes, device_ids
 from ._errors import check, translated
 from ._keyrequests import KeyRequests
 from ._outbox import Outbox
+from ._position import SyncPosition
 from ._rooms import Rooms
 from ._session import Session
 
 __all__ = ["SyncLoop"]
 
 log = logging.getLogger("unimsg.matrix")
-
-#: The sync position is written at most this often (seconds) and when the adapter stops:
-#: a write per sync was a large part of a sequential sender's CPU (one sync per message),
-#: and a position written late only means a redelivery that the client's store drops.
-SAVE_INTERVAL = 1.0
 
 
 @attrs.define(eq=False)
@@ -64,15 +59,16 @@ class SyncLoop:
         outbox: Outbox,
         rooms: Rooms,
         sink: EventSink,
+        position: SyncPosition,
     ) -> None:
         self._session = session
         self._client = session.client
         self._config = session.config
-        self._state = session.state
         self._converter = converter
         self._outbox = outbox
         self._rooms = rooms
         self._sink = sink
+        self._committed = position
         # Keyed by id() but holding the event too, so that an id is never reused
         # by a new object while its event is still unacknowledged.
         self._pending: dict[int, tuple[Event, _Batch]] = {}
@@ -83,8 +79,6 @@ class SyncLoop:
         # that differs per run keeps a restarted client from getting a stale answer.
         self._nonce = uuid.uuid4().hex[:12]
         self._position: str | None = None
-        self._unsaved = False
-        self._saved_at = -SAVE_INTERVAL
         self._since: str | None = None
         self._replay: nio.SyncResponse | None = None
         self._startup_invites: list[tuple[str, Any]] = []
@@ -131,7 +125,7 @@ class SyncLoop:
         (delivered by ``run``). Fetching state separately would process the
         pending to-device messages (room keys) twice.
         """
-        since = self._state.sync_token
+        since = await self._committed.load()
         limit = self._config.timeline_limit
         if since is None:
             replay = self._config.replay_history
@@ -149,8 +143,7 @@ class SyncLoop:
             # Without replay_history the past is skipped, pending invites included:
             # act on the policy for them, but start from now.
             self._startup_invites = list(response.rooms.invite.items())
-            self._state.sync_token = response.next_batch
-            self._state.save()
+            await self._committed.commit(response.next_batch, now=True)
         self._since = since
         self._position = response.next_batch
 
@@ -233,35 +226,29 @@ class SyncLoop:
         self._batches.append(batch)
         for event in events:
             self._pending[id(event)] = (event, batch)
-        self._commit()
+        await self._commit()
         for event in events:
             await self._sink(event)
 
-    def ack(self, event: Event) -> None:
+    async def ack(self, event: Event) -> None:
         self.keys.acked(event)
         entry = self._pending.get(id(event))
         if entry is None or entry[0] is not event:
             return
         del self._pending[id(event)]
         entry[1].remaining -= 1
-        self._commit()
+        await self._commit()
 
-    def _commit(self) -> None:
+    async def _commit(self) -> None:
         token = None
         while self._batches and self._batches[0].remaining <= 0:
             token = self._batches.popleft().token
-        if token is not None and token != self._state.sync_token:
-            self._state.sync_token = token
-            self._unsaved = True
-            if time.monotonic() - self._saved_at >= SAVE_INTERVAL:
-                self.save_position()
+        if token is not None:
+            await self._committed.commit(token)
 
-    def save_position(self) -> None:
-        """Write the sync position if it moved since the last write (no fsync, see `_commit`)."""
-        if self._unsaved:
-            self._unsaved = False
-            self._saved_at = time.monotonic()
-            self._state.save(durable=False)
+    async def save_position(self) -> None:
+        """Write a position held back by the write interval (at stop)."""
+        await self._committed.flush()
 
     # -- sync responses to events ---------------------------------------------------------------
 

@@ -1,6 +1,7 @@
 """Conformance checks: the core promises, driven on the adapter itself without a client.
 
-Acknowledged events stay acknowledged across a restart and unacknowledged
+Acknowledged events stay acknowledged across a restart (also when the resume
+position lives in the state the client hands over) and unacknowledged
 ones come again; a garbled network event becomes `UnknownEvent` and the
 stream goes on; no secret shows in a repr, an error or a log line.
 """
@@ -15,6 +16,7 @@ from contextlib import contextmanager
 import pytest
 
 from .._address import Address
+from .._capabilities import SupportsSharedState
 from .._events import MessageReceived, UnknownEvent
 from .._exceptions import UnimsgError
 from ._kit import Inbox, need_feature, need_hook, running, send_text
@@ -65,6 +67,35 @@ class ReliabilityChecks:
                 seen = await _texts_until(inbox, tag, f"{tag} after")
         # The first may come again too (it shared a batch with the others), never out of order.
         assert seen in ([*texts[1:], f"{tag} after"], [*texts, f"{tag} after"]), seen
+
+    async def test_resume_position_lives_in_the_state_it_is_given(
+        self, conformance_pair: ConformancePair
+    ) -> None:
+        pair = conformance_pair
+        if not isinstance(pair.second, SupportsSharedState):
+            pytest.skip(f"{type(pair.second).__name__} does not implement SupportsSharedState")
+        reopen = need_hook(pair.reopen, "reopen")
+        state = _State()
+        pair.second.use_state(state)
+        to, tag = pair.second.account, uuid.uuid4().hex[:8]
+        texts = [f"{tag} {i}" for i in range(2)]
+        async with running(pair.first, pair.timeout):
+            async with running(pair.second, pair.timeout) as inbox:
+                for text in texts:
+                    await send_text(pair.first, to, text)
+                await _messages(inbox, texts)
+                before = dict(state.values)
+                for event in inbox.read:
+                    await pair.second.ack(event)
+            assert state.values, "the adapter kept nothing in the state it was given"
+            assert state.values != before, "acknowledging did not move the position in the state"
+            again = reopen(pair.second)
+            assert isinstance(again, SupportsSharedState)
+            again.use_state(state)
+            async with running(again, pair.timeout) as inbox:
+                await send_text(pair.first, to, f"{tag} after")
+                seen = await _texts_until(inbox, tag, f"{tag} after")
+                assert seen == [f"{tag} after"], f"acknowledged events came again: {seen}"
 
     async def test_garbled_event_becomes_unknown_event(
         self, conformance_pair: ConformancePair
@@ -133,3 +164,19 @@ def _logs(into: list[str]) -> Iterator[None]:
     finally:
         root.removeHandler(handler)
         root.setLevel(level)
+
+
+class _State:
+    """An `AdapterState` whose values the check can read."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, str] = {}
+
+    async def get(self, name: str) -> str | None:
+        return self.values.get(name)
+
+    async def put(self, name: str, value: str | None) -> None:
+        if value is None:
+            self.values.pop(name, None)
+        else:
+            self.values[name] = value

@@ -1,0 +1,51 @@
+"""Where the sync position lives: state.json alone, or the client's store (moved there once)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from unimsg_matrix._position import SyncPosition
+from unimsg_matrix._store import StateStore
+
+from unimsg import MemoryStore
+from unimsg._adapter_state import StoreAdapterState
+
+pytestmark = pytest.mark.anyio
+
+
+def _file_token(root: Path) -> object:
+    return json.loads((root / "state.json").read_text())["sync_token"]
+
+
+async def test_without_a_store_the_position_lives_in_the_state_file(tmp_path: Path) -> None:
+    position = SyncPosition(StateStore.open(tmp_path), None)
+    assert await position.load() is None
+    await position.commit("s1")
+    assert _file_token(tmp_path) == "s1"
+    assert await SyncPosition(StateStore.open(tmp_path), None).load() == "s1"
+
+
+async def test_a_file_position_moves_into_the_store_once(tmp_path: Path) -> None:
+    state = StateStore.open(tmp_path)
+    state.sync_token = "from-file"
+    state.save()
+    shared = StoreAdapterState(MemoryStore(), "matrix:@a:example.org")
+    position = SyncPosition(StateStore.open(tmp_path), shared)
+    assert await position.load() == "from-file"
+    assert await shared.get("sync_token") == "from-file"
+    assert _file_token(tmp_path) is None
+    await position.commit("s2")
+    assert await shared.get("sync_token") == "s2"
+    assert _file_token(tmp_path) is None
+
+
+async def test_the_store_wins_over_a_stale_file(tmp_path: Path) -> None:
+    state = StateStore.open(tmp_path)
+    state.sync_token = "old-host-position"
+    state.save()
+    shared = StoreAdapterState(MemoryStore(), "matrix:@a:example.org")
+    await shared.put("sync_token", "newer")
+    assert await SyncPosition(StateStore.open(tmp_path), shared).load() == "newer"
+    assert _file_token(tmp_path) is None
