@@ -10,9 +10,20 @@ __all__ = ["event_key"]
 
 
 def event_key(event: Event) -> str:
-    """Identifies an event across redeliveries and restarts."""
+    """Identifies an event across redeliveries and restarts.
+
+    With its sender: on Signal an id is the author's timestamp, which two members
+    of a group can share.
+    """
     return "\x1f".join(
-        (type(event).__name__, event.network, event.account.id, event.conversation.id, event.id)
+        (
+            type(event).__name__,
+            event.network,
+            event.account.id,
+            event.conversation.id,
+            event.sender.id,
+            event.id,
+        )
     )
 
 

@@ -135,3 +135,49 @@ async def test_events_in_hand_when_the_client_fails_come_again() -> None:
         await failing_handler()
     async with Client(net.adapter("signal", B)) as b:
         assert (await anext(b.events())).text == "boom"  # type: ignore[attr-defined]
+
+
+async def test_same_id_from_two_senders_is_two_events() -> None:
+    # Signal names a message by its author's timestamp: two members of a group may
+    # send in the same millisecond, and neither message may be taken for the other.
+    from datetime import UTC, datetime
+
+    group = unimsg.Address.parse("signal:group:Z2dnZ2dnZ2dnZ2dnZ2dnZ2dnZ2dnZ2dnZ2dnZ2dnZ2c=")
+    me = unimsg.Address.parse(A)
+    now = datetime.now(UTC)
+    sent = [
+        MessageReceived(
+            network="signal",
+            account=me,
+            conversation=group,
+            sender=unimsg.Address.parse(who),
+            id="1700000000000",
+            timestamp=now,
+            text=text,
+        )
+        for who, text in ((B, "from b"), ("signal:+15550000003", "from c"))
+    ]
+
+    class Twins:
+        network = "signal"
+        account = me
+        idempotent_sends = False
+        max_message_bytes = None
+
+        async def run(self, sink, *, task_status=anyio.TASK_STATUS_IGNORED):  # type: ignore[no-untyped-def]
+            task_status.started()
+            for event in sent:
+                await sink(event)
+            await anyio.sleep_forever()
+
+        async def ack(self, event: unimsg.Event) -> None:
+            pass
+
+        async def send(self, message: unimsg.OutgoingMessage) -> unimsg.SentMessage:
+            raise unimsg.NotSupportedError("receive only")
+
+    async with Client(Twins()) as client:
+        waiter = EventWaiter(client, 5)
+        got = [await waiter.next(MessageReceived) for _ in sent]
+    assert [e.text for e in got] == ["from b", "from c"]
+    assert event_key(sent[0]) != event_key(sent[1])
