@@ -12,6 +12,7 @@ __all__ = [
     "EVENT_BYTES",
     "encrypted_content_size",
     "event_size",
+    "json_size",
     "attachment_content",
     "check_size",
     "edit_content",
@@ -48,11 +49,33 @@ def _json(value: Any, *, ascii_only: bool) -> int:
     return len(text) if ascii_only else len(text.encode())
 
 
+def json_size(content: dict[str, Any]) -> int:
+    """Length of ``content`` as compact ASCII-only JSON, the one measure sizes start from."""
+    return _json(content, ascii_only=True)
+
+
 def encrypted_content_size(
-    content: dict[str, Any], event_type: str, room_id: str, device_id: str
+    content: dict[str, Any],
+    event_type: str,
+    room_id: str,
+    device_id: str,
+    *,
+    measured: int | None = None,
 ) -> int:
-    """Bytes of the ``m.room.encrypted`` content matrix-nio makes of ``content``."""
-    payload = _json({"type": event_type, "content": content, "room_id": room_id}, ascii_only=True)
+    """Bytes of the ``m.room.encrypted`` content matrix-nio makes of ``content``.
+
+    ``measured`` is ``json_size(content)`` if the caller has it already.
+    """
+    if measured is None:
+        measured = json_size(content)
+    # json.dumps({"type": event_type, "content": content, "room_id": room_id}) without
+    # serialising the content a second time.
+    payload = (
+        len('{"type":,"content":,"room_id":}')
+        + _json(event_type, ascii_only=True)
+        + measured
+        + _json(room_id, ascii_only=True)
+    )
     ciphertext = (payload // 16 + 1) * 16  # AES-CBC with PKCS#7 padding
     message = _MEGOLM_FRAMING + _varint_len(ciphertext) + ciphertext
     encrypted: dict[str, Any] = {
@@ -75,19 +98,24 @@ def event_size(
     sender: str,
     room_id: str,
     device_id: str | None = None,
+    measured: int | None = None,
 ) -> int:
     """The size Synapse checks for the event that sending ``content`` creates.
 
     ``device_id`` is our device when the room is encrypted (the content then
-    goes out as ``m.room.encrypted``), None for a plaintext room.
+    goes out as ``m.room.encrypted``), None for a plaintext room. ``measured``
+    is ``json_size(content)`` if the caller has it already.
     """
-    if device_id is None:
-        body = _json(content, ascii_only=False)
-    else:
-        body = encrypted_content_size(content, event_type, room_id, device_id)
-        event_type = "m.room.encrypted"
     server = sender.partition(":")[2]
-    names = len(sender) + len(room_id) + len(event_type) + len(server)
+    if device_id is None:
+        names = len(sender) + len(room_id) + len(event_type) + len(server)
+        fixed = names + _ENVELOPE + _ENVELOPE_SLACK
+        # ASCII-only JSON is never shorter than UTF-8 JSON: when it fits, so does the event.
+        if measured is not None and measured + fixed <= EVENT_BYTES:
+            return measured + fixed
+        return _json(content, ascii_only=False) + fixed
+    body = encrypted_content_size(content, event_type, room_id, device_id, measured=measured)
+    names = len(sender) + len(room_id) + len("m.room.encrypted") + len(server)
     return body + names + _ENVELOPE + _ENVELOPE_SLACK
 
 
@@ -98,9 +126,17 @@ def check_size(
     sender: str,
     room_id: str,
     device_id: str | None = None,
+    measured: int | None = None,
 ) -> None:
     """Refuse ``content`` that the homeserver would refuse as too large."""
-    size = event_size(content, event_type, sender=sender, room_id=room_id, device_id=device_id)
+    size = event_size(
+        content,
+        event_type,
+        sender=sender,
+        room_id=room_id,
+        device_id=device_id,
+        measured=measured,
+    )
     if size > EVENT_BYTES:
         where = "an encrypted" if device_id is not None else "a"
         raise InvalidContentError(

@@ -29,6 +29,7 @@ from ._content import (
     attachment_content,
     check_size,
     edit_content,
+    json_size,
     message_content,
     reaction_content,
 )
@@ -88,8 +89,15 @@ class Outbox:
     # -- the one way into a room ----------------------------------------------------------------
 
     async def _room_send(
-        self, room_id: str, event_type: str, content: dict[str, Any], tx_id: str
+        self,
+        room_id: str,
+        event_type: str,
+        content: dict[str, Any],
+        tx_id: str,
+        *,
+        measured: int | None = None,
     ) -> str:
+        """Send one event; ``measured`` is ``json_size(content)`` if known already."""
         room = self._rooms.joined(room_id)
         # nio sends reactions in the clear even in encrypted rooms.
         encrypted = bool(room.encrypted) and event_type != "m.reaction"
@@ -99,6 +107,7 @@ class Outbox:
             sender=self._session.user_id,
             room_id=room_id,
             device_id=self._session.device_id if encrypted else None,
+            measured=measured,
         )
         ignore_unverified = False
         if room.encrypted:
@@ -124,11 +133,19 @@ class Outbox:
 
     async def send(self, message: OutgoingMessage) -> SentMessage:
         content = message.content
+        text: dict[str, Any] | None = None
+        measured: int | None = None
         if content.text:
+            text = message_content(content)
+            measured = json_size(text)
             # Fail on size before creating a direct room or uploading anything; the
             # exact check (room id, encryption) comes with each event.
             check_size(
-                message_content(content), "m.room.message", sender=self._session.user_id, room_id=""
+                text,
+                "m.room.message",
+                sender=self._session.user_id,
+                room_id="",
+                measured=measured,
             )
         room_id = await self._rooms.target(message.to)
         room = self._rooms.joined(room_id)
@@ -139,8 +156,8 @@ class Outbox:
             )
         key = message.idempotency_key
         first: str | None = None
-        if content.text:
-            first = await self._room_send(room_id, "m.room.message", message_content(content), key)
+        if text is not None:
+            first = await self._room_send(room_id, "m.room.message", text, key, measured=measured)
         for index, attachment in enumerate(content.attachments):
             body = await self._upload(attachment, encrypted=bool(room.encrypted))
             # Each file is its own event; derived txn ids keep a retry idempotent.
