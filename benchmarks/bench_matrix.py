@@ -1,7 +1,7 @@
 """Matrix: unimsg's adapter vs raw matrix-nio vs raw HTTP PUTs, on Synapse (relaxed profile).
 
     python benchmarks/bench_matrix.py [--messages 500] [--repeat 3] [--latency 100] [--json FILE]
-                                      [--profile FILE]
+                                      [--profile FILE] [--baseline DIR]
 
 Synapse is the bottleneck (it burns a core; a client needs a few per cent), so
 beside messages per second this reports the client's own CPU time per message,
@@ -16,6 +16,9 @@ and a few warm-up sends are outside the measured span.
   (``max_limit_exceeded``/``max_timeouts``), and ``sync_forever`` running, as
   any client that also receives must.
 - unimsg: ``Client.send`` through ``MatrixAdapter``, whose sync loop runs too.
+- before (with ``--baseline DIR``): the same as unimsg, imported from another
+  checkout of the project (``DIR`` and ``DIR/adapters``), for an A/B of two
+  versions in the same run, against the same Synapse.
 
 Latency is send-to-receive between two accounts of the same kind (nio to nio,
 unimsg to unimsg): the sender's call starts the clock, the receiver's
@@ -31,6 +34,7 @@ import contextlib
 import cProfile
 import io
 import json
+import os
 import pstats
 import subprocess
 import sys
@@ -285,12 +289,19 @@ def worker(job: dict[str, Any]) -> None:
     print(json.dumps(result))
 
 
-def spawn(job: dict[str, Any]) -> dict[str, Any]:
+def spawn(job: dict[str, Any], baseline: Path | None = None) -> dict[str, Any]:
+    env = None
+    if job["client"] == "before":
+        # The other checkout's unimsg and adapters come first on the path.
+        assert baseline is not None
+        path = [str(baseline), str(baseline / "adapters"), os.environ.get("PYTHONPATH", "")]
+        env = os.environ | {"PYTHONPATH": os.pathsep.join(p for p in path if p)}
     done = subprocess.run(
         [sys.executable, __file__, "--worker", json.dumps(job)],
         capture_output=True,
         text=True,
         check=False,
+        env=env,
     )
     if done.returncode != 0:
         raise RuntimeError(f"worker {job['kind']} {job['client']} failed:\n{done.stderr[-3000:]}")
@@ -304,7 +315,15 @@ def spawn(job: dict[str, Any]) -> dict[str, Any]:
 def set_up(server: dict[str, Any], stores: Path) -> dict[str, Any]:
     users = {
         name: register(server, prefix=name.replace("_", ""))
-        for name in ("owner", "send_http", "send_nio", "send_unimsg", "recv_nio", "recv_unimsg")
+        for name in (
+            "owner",
+            "send_http",
+            "send_nio",
+            "send_unimsg",
+            "send_before",
+            "recv_nio",
+            "recv_unimsg",
+        )
     }
     members = [u["user_id"] for name, u in users.items() if name != "owner"]
     rooms = {}
@@ -322,12 +341,13 @@ def set_up(server: dict[str, Any], stores: Path) -> dict[str, Any]:
     return {"url": server["url"], "users": users, "rooms": rooms, "stores": str(stores)}
 
 
-def cases(rooms: list[str], in_flight: int) -> list[tuple[str, str, str, int]]:
+def cases(rooms: list[str], in_flight: int, before: bool) -> list[tuple[str, str, str, int]]:
     """(label, client, room, in flight); raw HTTP cannot encrypt."""
     found = []
+    clients = ("http", "nio", "unimsg", "before") if before else ("http", "nio", "unimsg")
     for room in rooms:
         for lanes in (1, in_flight):
-            for client in ("http", "nio", "unimsg"):
+            for client in clients:
                 if client == "http" and room == "encrypted":
                     continue
                 suffix = "" if lanes == 1 else f", {lanes} in flight"
@@ -345,6 +365,11 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     parser.add_argument(
         "--profile", type=Path, help="also write CPU profiles of nio and unimsg to FILE.*.txt"
+    )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="also measure the unimsg of this checkout (an older version) as 'before'",
     )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -372,13 +397,13 @@ def main() -> None:
                     "p99": percentile(samples, 0.99),
                 }
         runs: dict[str, list[dict[str, float]]] = {}
-        plan = cases(rooms, args.in_flight)
+        plan = cases(rooms, args.in_flight, args.baseline is not None)
         for _ in range(args.repeat):
             # Interleaved rounds: drift in Synapse (its database grows) hits every case alike.
             for label, client, room, lanes in plan:
                 job = {"kind": "throughput", "client": client, "room": room, "n": n}
                 job |= {"in_flight": lanes, "spec": spec}
-                runs.setdefault(label, []).append(spawn(job))
+                runs.setdefault(label, []).append(spawn(job, args.baseline))
         if args.profile:
             # Extra runs: the profiler's own cost must not reach the figures.
             for client in ("nio", "unimsg"):
@@ -396,9 +421,10 @@ def main() -> None:
     }
     ratios: dict[str, float] = {}
     for label in results:
-        if not label.startswith("unimsg"):
+        client, _, case = label.partition(",")
+        if client not in ("unimsg", "before"):
             continue
-        base = results["nio" + label.removeprefix("unimsg")]
+        base = results[f"nio,{case}"]
         ours = results[label]
         ratios[f"{label}: throughput vs nio"] = ours["msgs_per_s"] / base["msgs_per_s"]
         ratios[f"{label}: client CPU vs nio"] = (
@@ -422,6 +448,8 @@ def main() -> None:
             "messages": n,
             "repeat": args.repeat,
             "in_flight": args.in_flight,
+            # The directory name only: a checkout's path says nothing elsewhere.
+            "baseline": args.baseline.name if args.baseline else None,
             "results": results,
             "latency_ms": latency,
             "ratios": ratios,

@@ -54,6 +54,26 @@ def json_size(content: dict[str, Any]) -> int:
     return _json(content, ascii_only=True)
 
 
+def _quoted_len(text: str) -> int:
+    """Length of ``text`` as an ASCII-only JSON string (ids and event types are plain)."""
+    if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
+        return len(text) + 2
+    return _json(text, ascii_only=True)
+
+
+#: The ``m.room.encrypted`` content without its device id, ciphertext and relation.
+_ENCRYPTED_FIXED = _json(
+    {
+        "algorithm": "m.megolm.v1.aes-sha2",
+        "ciphertext": "",
+        "device_id": "",
+        "sender_key": _CURVE_KEY,
+        "session_id": _CURVE_KEY,
+    },
+    ascii_only=False,
+)
+
+
 def encrypted_content_size(
     content: dict[str, Any],
     event_type: str,
@@ -72,23 +92,20 @@ def encrypted_content_size(
     # serialising the content a second time.
     payload = (
         len('{"type":,"content":,"room_id":}')
-        + _json(event_type, ascii_only=True)
+        + _quoted_len(event_type)
         + measured
-        + _json(room_id, ascii_only=True)
+        + _quoted_len(room_id)
     )
     ciphertext = (payload // 16 + 1) * 16  # AES-CBC with PKCS#7 padding
     message = _MEGOLM_FRAMING + _varint_len(ciphertext) + ciphertext
-    encrypted: dict[str, Any] = {
-        "algorithm": "m.megolm.v1.aes-sha2",
-        "ciphertext": "",
-        "device_id": device_id,
-        "sender_key": _CURVE_KEY,
-        "session_id": _CURVE_KEY,
-    }
+    # {"algorithm": ..., "ciphertext": "<base64>", "device_id": ..., "sender_key": ...,
+    # "session_id": ...}, the device id as nio writes it (UTF-8).
+    envelope = _ENCRYPTED_FIXED - 2 + _json(device_id, ascii_only=False)
     if "m.relates_to" in content:
         # nio repeats the relation in the clear so servers can aggregate it.
-        encrypted["m.relates_to"] = content["m.relates_to"]
-    return _json(encrypted, ascii_only=False) + (4 * message + 2) // 3  # unpadded base64
+        relation = _json(content["m.relates_to"], ascii_only=False)
+        envelope += len(',"m.relates_to":') + relation
+    return envelope + (4 * message + 2) // 3  # unpadded base64
 
 
 def event_size(
