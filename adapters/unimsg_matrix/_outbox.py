@@ -57,6 +57,7 @@ class Outbox:
         # Every receipt names the room and its members: parsing those ids again
         # on each send was a tenth of what the adapter adds to nio per message.
         self._addresses: dict[str, Address] = {}
+        self._recipients_of: dict[str, tuple[frozenset[str], tuple[RecipientResult, ...]]] = {}
 
     def _remember(self, event_id: str) -> None:
         self.sent_ids[event_id] = None
@@ -71,19 +72,30 @@ class Outbox:
             found = self._addresses[matrix_id] = Address.matrix(matrix_id)
         return found
 
-    def _receipt(self, room_id: str, event_id: str, members: list[str]) -> SentMessage:
+    def _recipients(self, room_id: str, members: list[str]) -> tuple[RecipientResult, ...]:
+        # The same members get the same (immutable) results: built once per membership.
+        current = frozenset(members)
+        kept = self._recipients_of.get(room_id)
+        if kept is not None and kept[0] == current:
+            return kept[1]
         me = self._session.user_id
-        recipients = [
+        results = tuple(
             RecipientResult(recipient=self._address(user), status=SendStatus.DELIVERED)
             for user in members
             if user != me
-        ]
+        )
+        if len(self._recipients_of) >= _REMEMBERED:
+            self._recipients_of.clear()
+        self._recipients_of[room_id] = (current, results)
+        return results
+
+    def _receipt(self, room_id: str, event_id: str, members: list[str]) -> SentMessage:
         return SentMessage(
             conversation=self._address(room_id),
             id=event_id,
             sender=self.account,
             timestamp=datetime.now(UTC),
-            recipients=recipients,
+            recipients=self._recipients(room_id, members),
         )
 
     # -- the one way into a room ----------------------------------------------------------------
