@@ -198,9 +198,7 @@ class ClientCore(Background):
         self._closed = True
         return await super().__aexit__(exc_type, exc, tb)
 
-    async def _run_adapter(
-        self, adapter: Adapter, *, task_status: TaskStatus[None]
-    ) -> None:
+    async def _run_adapter(self, adapter: Adapter, *, task_status: TaskStatus[None]) -> None:
         assert self._events_out is not None
         health = self._health[adapter_name(adapter)]
         try:
@@ -263,20 +261,29 @@ class ClientCore(Background):
             f"no encrypted conversation reaches {target}: every fitting route is plaintext"
         )
 
-    async def _retrying(self, call: Callable[[], Awaitable[T]]) -> T:
+    async def _retrying(
+        self, call: Callable[[], Awaitable[T]], limited: RateLimitedError | None = None
+    ) -> T:
+        """``call()`` again after each rate limit, within ``rate_limit_budget``.
+
+        ``limited`` is the first attempt's rate limit when the caller made
+        that attempt itself (a send does, to keep its common path short).
+        """
         waited = 0.0
         while True:
-            try:
-                return await call()
-            except RateLimitedError as exc:
-                if isinstance(exc, OutcomeUnknownError):
-                    raise  # part of it may have gone out: retrying could duplicate
-                delay = exc.retry_after if exc.retry_after is not None else math.inf
+            if limited is not None:
+                if isinstance(limited, OutcomeUnknownError):
+                    raise limited  # part of it may have gone out: retrying could duplicate
+                delay = limited.retry_after if limited.retry_after is not None else math.inf
                 if waited + delay > self.rate_limit_budget:
-                    raise
+                    raise limited
                 logger().debug("rate limited; retrying in %.2fs", delay)
                 waited += delay
                 await anyio.sleep(delay)
+            try:
+                return await call()
+            except RateLimitedError as exc:
+                limited = exc
 
     # -- events ------------------------------------------------------------------------
 

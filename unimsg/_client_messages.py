@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -22,7 +21,13 @@ from ._capabilities import (
 )
 from ._client_core import ClientCore, Target, _ref
 from ._event import Event
-from ._exceptions import EncryptionRequiredError, InvalidArgumentError, NotSupportedError
+from ._exceptions import (
+    EncryptionRequiredError,
+    InvalidArgumentError,
+    NotSupportedError,
+    RateLimitedError,
+)
+from ._keys import new_key
 from ._outbox import QueuedMessage
 from ._router import adapter_name
 from ._types import (
@@ -66,7 +71,10 @@ class MessagingMixin(ClientCore):
         body = _content(content, format, mentions, attachments, reply_to)
         adapter, identity = await self._route(to, via)
         message = self._outgoing(adapter, identity, body, require_encryption, idempotency_key)
-        return await self._retrying(lambda: adapter.send(message))
+        try:
+            return await adapter.send(message)
+        except RateLimitedError as exc:
+            return await self._retrying(lambda: adapter.send(message), exc)
 
     async def enqueue(
         self,
@@ -116,7 +124,7 @@ class MessagingMixin(ClientCore):
         return OutgoingMessage(
             to=to,
             content=content,
-            idempotency_key=key or os.urandom(16).hex(),
+            idempotency_key=key or new_key(),
             require_encryption=encrypted,
         )
 
@@ -152,7 +160,7 @@ class MessagingMixin(ClientCore):
         adapter = self._adapter_for_event(target)
         if not isinstance(adapter, SupportsReactions):
             raise unsupported(adapter, SupportsReactions)
-        key = os.urandom(16).hex()
+        key = new_key()
         return await self._retrying(
             lambda: adapter.react(_ref(target), emoji, remove=remove, key=key)
         )
@@ -166,7 +174,7 @@ class MessagingMixin(ClientCore):
         if not isinstance(adapter, SupportsEdits):
             raise unsupported(adapter, SupportsEdits)
         body = Content(text=content) if isinstance(content, str) else content
-        key = os.urandom(16).hex()
+        key = new_key()
         return await self._retrying(lambda: adapter.edit(ref, body, key=key))
 
     async def delete(self, target: Event | MessageRef | SentMessage) -> None:
@@ -175,7 +183,7 @@ class MessagingMixin(ClientCore):
         adapter = self._adapter_for_event(ref)
         if not isinstance(adapter, SupportsDeletes):
             raise unsupported(adapter, SupportsDeletes)
-        key = os.urandom(16).hex()
+        key = new_key()
         await self._retrying(lambda: adapter.delete(ref, key=key))
 
     async def set_typing(self, conversation: Address | str, typing: bool = True) -> None:

@@ -70,6 +70,8 @@ class Consumer:
         self._unchecked: list[Event] = []
         # Handed out and not acknowledged yet, by key.
         self._handed: dict[str, _Pending] = {}
+        # The same, by the identity of the object handed out: its key need not be made again.
+        self._by_id: dict[int, _Pending] = {}
         self._queues: dict[tuple[str, str], deque[_Pending]] = {}
         # Taken without a checkpoint when free: flush runs whenever the reader idles.
         self._lock = anyio.Lock(fast_acquire=True)
@@ -158,14 +160,19 @@ class Consumer:
                 # The first copy is still with the application; its ack covers this one.
                 logger().debug("dropped a redelivered %s %s", type(event).__name__, event.id)
             else:
-                self._handed[key] = self._arrived(event, key)
+                pending = self._arrived(event, key)
+                self._handed[key] = self._by_id[id(event)] = pending
                 self._ready.append(event)
 
     # -- acknowledging ----------------------------------------------------------------------
 
     def _arrived(self, event: Event, key: str) -> _Pending:
         pending = _Pending(event, key)
-        self._queues.setdefault((event.network, event.account.id), deque()).append(pending)
+        account = (event.network, event.account.id)
+        queue = self._queues.get(account)
+        if queue is None:
+            queue = self._queues[account] = deque()
+        queue.append(pending)
         return pending
 
     async def ack(self, event: Event) -> None:
@@ -175,12 +182,22 @@ class Consumer:
 
     def done(self, event: Event) -> None:
         """Mark ``event`` done; it is committed, in order, by the next `flush`."""
-        key = event_key(event)
-        pending = self._handed.pop(key, None)
+        pending = self._take(event)
         if pending is None:
             # Not handed out by this run (or acknowledged already): committed at once.
-            pending = self._arrived(event, key)
+            pending = self._arrived(event, event_key(event))
         self._mark(pending)
+
+    def _take(self, event: Event) -> _Pending | None:
+        """The record of ``event`` (or of an equal copy) handed out and not done yet."""
+        pending = self._by_id.pop(id(event), None)
+        if pending is not None:
+            del self._handed[pending.key]
+            return pending
+        pending = self._handed.pop(event_key(event), None)
+        if pending is not None:
+            del self._by_id[id(pending.event)]
+        return pending
 
     def abandon(self, event: Event) -> None:
         """A loop was left with ``event`` in hand: it stays unacknowledged.
@@ -189,7 +206,7 @@ class Consumer:
         would, but no longer holds back the acknowledgements of the events
         after it. Only marks, never adds, so that it is safe from a finaliser.
         """
-        pending = self._handed.pop(event_key(event), None)
+        pending = self._take(event)
         if pending is not None:
             pending.skipped = True
             self._mark(pending)

@@ -325,10 +325,6 @@ class Outbox:
             waiter._finish(result)
 
 
-def new_key() -> str:
-    return os.urandom(16).hex()
-
-
 def _encode(item: _Item) -> str:
     # json and the codec load with the first queued send, not with the client.
     import json
