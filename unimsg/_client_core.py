@@ -37,6 +37,7 @@ from ._log import logger
 from ._outbox import Outbox
 from ._router import Contact, Route, adapter_name, plan_routes
 from ._store import MemoryStore, Store
+from ._streams import EventStream, Sink
 from ._types import MessageRef
 
 if TYPE_CHECKING:
@@ -94,6 +95,10 @@ class ClientCore(Background):
             raise InvalidArgumentError(f"two adapters for the same account: {names}")
         self._adapters = dict(zip(names, adapters, strict=True))
         self._capabilities = {name: capabilities_of(a) for name, a in self._adapters.items()}
+        #: Network -> its first adapter: where an address goes when no route says otherwise.
+        self._first: dict[str, Adapter] = {}
+        for adapter in reversed(adapters):
+            self._first[adapter.network] = adapter
         self.routes = tuple(routes)
         self.contacts = contacts if contacts is not None else ContactBook()
         self.require_encryption = require_encryption
@@ -202,7 +207,7 @@ class ClientCore(Background):
         assert self._events_out is not None
         health = self._health[adapter_name(adapter)]
         try:
-            await adapter.run(_Sink(self._events_out, health), task_status=task_status)
+            await adapter.run(Sink(self._events_out, health), task_status=task_status)
         finally:
             health.state = ConnectionState.DISCONNECTED
 
@@ -238,13 +243,19 @@ class ClientCore(Background):
         address = source.conversation if isinstance(source, MessageRef) else source
         return self.adapter(address.network)
 
-    async def _route(self, target: Target, via: str | None = None) -> tuple[Adapter, Address]:
+    def _unrouted(self, target: Target, via: str | None) -> tuple[Adapter, Address] | None:
+        """Without routes: the first adapter of the address's network, as `_route` would pick."""
         if via is None and not self.routes and not isinstance(target, Contact):
-            # No routes: the first adapter of the address's network, as plan_routes would pick.
             address = Address.parse(target)
-            for adapter in self._adapters.values():
-                if adapter.network == address.network:
-                    return adapter, address
+            first = self._first.get(address.network)
+            if first is not None:
+                return first, address
+        return None
+
+    async def _route(self, target: Target, via: str | None = None) -> tuple[Adapter, Address]:
+        unrouted = self._unrouted(target, via)
+        if unrouted is not None:
+            return unrouted
         routes = self.routes if via is None else (Route(via=via),)
         candidates = plan_routes(_target(target), routes, self._adapters.values())
         # Only encrypted routes ask first; the adapter itself enforces a
@@ -301,7 +312,8 @@ class ClientCore(Background):
         timeout) leaves the stream usable.
         """
         self._check_open()
-        return EventStream(self, auto_ack=auto_ack)
+        assert self._consumer is not None
+        return EventStream(self._consumer, auto_ack=auto_ack)
 
     async def ack(self, event: Event) -> None:
         """Mark ``event`` handled: it will not be delivered again, even after a restart.
@@ -341,68 +353,6 @@ class ClientCore(Background):
     def capabilities(self, network: str) -> Capabilities:
         """What the adapter of ``network`` (or ``network:account``) supports."""
         return self._capabilities[adapter_name(self.adapter(network))]
-
-
-class _Sink:
-    """The client's `EventSink` for one adapter.
-
-    ``nowait`` takes an event only if the client's buffer has room at once,
-    so that a network in the same process (the fake) can hand a message from
-    the sender's task straight to the receiving client, without a task hop.
-    """
-
-    __slots__ = ("_health", "_send", "_send_nowait")
-
-    def __init__(self, stream: MemoryObjectSendStream[Event], health: _Health) -> None:
-        self._health = health
-        self._send = stream.send
-        self._send_nowait = stream.send_nowait
-
-    async def __call__(self, event: Event) -> None:
-        self._health.saw(event)
-        await self._send(event)
-
-    def nowait(self, event: Event) -> bool:
-        try:
-            self._send_nowait(event)
-        except (anyio.WouldBlock, anyio.BrokenResourceError, anyio.ClosedResourceError):
-            return False
-        self._health.saw(event)
-        return True
-
-
-class EventStream:
-    """The iterator ``Client.events()`` returns."""
-
-    def __init__(self, client: ClientCore, *, auto_ack: bool = True) -> None:
-        assert client._consumer is not None
-        self._consumer = client._consumer
-        self._auto_ack = auto_ack
-        self._pending: Event | None = None
-
-    def __repr__(self) -> str:
-        return f"<EventStream auto_ack={self._auto_ack}>"
-
-    def __aiter__(self) -> EventStream:
-        return self
-
-    def __del__(self) -> None:
-        # A loop left (``break``, an error): its last event stays unacknowledged.
-        # With auto_ack=False the application acknowledges, maybe later.
-        if self._auto_ack and self._pending is not None:
-            self._consumer.abandon(self._pending)
-
-    async def __anext__(self) -> Event:
-        self._consumer.claim(self)
-        previous, self._pending = self._pending, None
-        if previous is not None and self._auto_ack:
-            self._consumer.done(previous)
-        event = await self._consumer.next()
-        if event is None:
-            self._consumer.release(self)
-            raise StopAsyncIteration
-        self._pending = event
-        return event
 
 
 def _ref(target: Event | MessageRef) -> MessageRef:

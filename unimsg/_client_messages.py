@@ -69,7 +69,7 @@ class MessagingMixin(ClientCore):
         """
         self._check_open()
         body = _content(content, format, mentions, attachments, reply_to)
-        adapter, identity = await self._route(to, via)
+        adapter, identity = self._unrouted(to, via) or await self._route(to, via)
         message = self._outgoing(adapter, identity, body, require_encryption, idempotency_key)
         try:
             return await adapter.send(message)
@@ -220,6 +220,8 @@ def _content(
     reply_to: MessageRef | Event | None,
 ) -> Content:
     """The message to send: the text and keywords, or a `Content` the keywords may only complete."""
+    if type(content) is str and format is None and not (mentions or attachments or reply_to):
+        return Content(text=content)  # the common case, with the defaults
     ref = reply_to.ref if isinstance(reply_to, Event) else reply_to
     if not isinstance(content, Content):
         return Content(
