@@ -65,6 +65,9 @@ class FakeAdapter(FakeConversations):
         connection, self._cursor = acc.connection, acc.position
         self._running = True
         nowait: Callable[[Event], bool] | None = getattr(sink, "nowait", None)
+        if nowait is not None and self._cursor >= acc.end:
+            # Caught up from the start: the first posts need not wait for this task to idle.
+            acc.direct = self._deliver_directly(nowait, connection)
         task_status.started()
         try:
             while True:
