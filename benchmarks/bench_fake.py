@@ -1,6 +1,6 @@
 """Fake network throughput and dispatch latency.
 
-    python benchmarks/bench_fake.py [--messages N] [--repeat R] [--json FILE]
+    python benchmarks/bench_fake.py [--messages N] [--repeat R] [--profile FILE] [--json FILE]
 
 Measures, in one process on one core: messages per second from
 ``Client.send`` to the receiver's ``events()``, and the latency from send to
@@ -150,11 +150,32 @@ async def raw_stream(messages: int) -> tuple[float, float]:
     return messages / elapsed, messages / cpu
 
 
+def profile(messages: int, path: Path) -> None:
+    """cProfile of one throughput run on the CPU clock, written to ``path``."""
+    import cProfile
+    import io
+    import pstats
+
+    profiler = cProfile.Profile(time.process_time)
+    profiler.enable()
+    anyio.run(throughput, messages)
+    profiler.disable()
+    out = io.StringIO()
+    stats = pstats.Stats(profiler, stream=out)
+    stats.sort_stats("tottime").print_stats(40)
+    text = out.getvalue().replace(str(Path(__file__).resolve().parent.parent) + "/", "")
+    text = text.replace(str(Path(anyio.__file__).parent.parent) + "/", "")
+    header = f"{messages:,} messages, Client.send -> events(), cProfile on the CPU clock\n"
+    path.write_text(header + text)
+    print(f"  profile: {path}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--messages", type=int, default=20_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--profile", type=Path, help="also write a CPU profile of 5,000 messages")
     args = parser.parse_args()
     rates, raw, cpu_rates, cpu_raw = [], [], [], []
     for _ in range(args.repeat):
@@ -202,6 +223,8 @@ def main() -> None:
         ["reader, store", "msg/s"],
     )
     write("fake", result, args.json)
+    if args.profile is not None:
+        profile(min(args.messages, 5_000), args.profile)
 
 
 if __name__ == "__main__":
