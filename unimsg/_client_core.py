@@ -143,7 +143,7 @@ class ClientCore(Background):
     async def _setup(self, stack: AsyncExitStack) -> None:
         send, receive = anyio.create_memory_object_stream[Event](self._event_buffer)
         self._events_out = send
-        self._consumer = Consumer(self.store, receive, self._adapter_ack)
+        self._consumer = Consumer(self.store, receive, self._adapter_for_event)
         stack.push_async_callback(receive.aclose)
         stack.push_async_callback(send.aclose)
         await self.store.open()
@@ -325,9 +325,6 @@ class ClientCore(Background):
         if self._consumer is None:
             raise ClosedError("the client is not open yet: use 'async with Client(...)'")
         await self._consumer.ack(event)
-
-    async def _adapter_ack(self, event: Event) -> None:
-        await self._adapter_for_event(event).ack(event)
 
     def health(self) -> dict[str, AdapterHealth]:
         """Each adapter's connection state, last event time and the client's backlog."""

@@ -20,13 +20,15 @@ from __future__ import annotations
 
 import weakref
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import anyio
 
 if TYPE_CHECKING:
     from anyio.streams.memory import MemoryObjectReceiveStream
+
+    from ._adapter import Adapter
 
 from ._event import Event
 from ._exceptions import ConcurrentReaderError
@@ -61,11 +63,11 @@ class Consumer:
         self,
         store: Store,
         receive: MemoryObjectReceiveStream[Event],
-        adapter_ack: Callable[[Event], Awaitable[None]],
+        adapter_of: Callable[[Event], Adapter],
     ) -> None:
         self._store = store
         self._receive = receive
-        self._adapter_ack = adapter_ack
+        self._adapter_of = adapter_of
         self._ready: deque[Event] = deque()
         self._unchecked: list[Event] = []
         # Handed out and not acknowledged yet, by key.
@@ -242,7 +244,7 @@ class Consumer:
             await self._store.remember([p.key for p in ready if not p.known])
             for p in ready:
                 try:
-                    await self._adapter_ack(p.event)
+                    await self._adapter_of(p.event).ack(p.event)
                 except Exception as exc:
                     # Recorded in the store already: a redelivery is dropped and acked again.
                     logger().warning(
