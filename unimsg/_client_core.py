@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 from ._adapter import Adapter
 from ._adapter_state import StoreAdapterState
 from ._address import Address
-from ._capabilities import SupportsEncryption, SupportsSharedState, capabilities_of
+from ._capabilities import SupportsEncryption, SupportsSharedState, capabilities_of, supports
 from ._consumer import Consumer
 from ._contacts import ContactBook
 from ._event import ConnectionState, Event
@@ -157,7 +157,7 @@ class ClientCore(Background):
             tg.start_soon(self._lease.keep)
         if self._shares_state:
             for name, adapter in self._adapters.items():
-                if isinstance(adapter, SupportsSharedState):
+                if supports(adapter, SupportsSharedState):
                     adapter.use_state(StoreAdapterState(self.store, name))
         # Before the adapters stop: what the application finished is committed.
         stack.push_async_exit(self._last_commit)
@@ -263,9 +263,10 @@ class ClientCore(Background):
         for route, adapter, identity in candidates:
             if not route.encrypted:
                 return adapter, identity
-            if not isinstance(adapter, SupportsEncryption):
+            encrypting = adapter  # narrowed below; ``adapter`` stays what is returned
+            if not supports(encrypting, SupportsEncryption):
                 continue
-            state = await adapter.encryption_state(identity)
+            state = await encrypting.encryption_state(identity)
             if state.encrypted:
                 return adapter, identity
         raise EncryptionRequiredError(

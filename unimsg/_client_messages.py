@@ -17,6 +17,7 @@ from ._capabilities import (
     SupportsReactions,
     SupportsReceipts,
     SupportsTyping,
+    supports,
     unsupported,
 )
 from ._client_core import ClientCore, Target, _ref
@@ -112,14 +113,14 @@ class MessagingMixin(ClientCore):
     ) -> OutgoingMessage:
         """The message for ``adapter``; what it cannot carry fails here, before any send."""
         encrypted = self.require_encryption if require_encryption is None else require_encryption
-        if content.attachments and not isinstance(adapter, SupportsAttachments):
+        if content.attachments and not supports(adapter, SupportsAttachments):
             raise unsupported(adapter, SupportsAttachments)
         if content.reply_to is not None and not self._capabilities[adapter_name(adapter)].replies:
             raise NotSupportedError(adapter.network, "replies")
         if content.format == "markdown" and not self._capabilities[adapter_name(adapter)].markdown:
             # Markdown source is the readable plain form: adapters see only what they render.
             content = attrs.evolve(content, format="plain")
-        if encrypted and not isinstance(adapter, SupportsEncryption):
+        if encrypted and not supports(adapter, SupportsEncryption):
             raise EncryptionRequiredError(f"{adapter.network} has no end-to-end encryption")
         return OutgoingMessage(
             to=to,
@@ -158,7 +159,7 @@ class MessagingMixin(ClientCore):
     ) -> SentMessage:
         self._check_open()
         adapter = self._adapter_for_event(target)
-        if not isinstance(adapter, SupportsReactions):
+        if not supports(adapter, SupportsReactions):
             raise unsupported(adapter, SupportsReactions)
         key = new_key()
         return await self._retrying(
@@ -171,7 +172,7 @@ class MessagingMixin(ClientCore):
         self._check_open()
         ref = target.ref if isinstance(target, SentMessage) else _ref(target)
         adapter = self._adapter_for_event(ref)
-        if not isinstance(adapter, SupportsEdits):
+        if not supports(adapter, SupportsEdits):
             raise unsupported(adapter, SupportsEdits)
         body = Content(text=content) if isinstance(content, str) else content
         key = new_key()
@@ -181,7 +182,7 @@ class MessagingMixin(ClientCore):
         self._check_open()
         ref = target.ref if isinstance(target, SentMessage) else _ref(target)
         adapter = self._adapter_for_event(ref)
-        if not isinstance(adapter, SupportsDeletes):
+        if not supports(adapter, SupportsDeletes):
             raise unsupported(adapter, SupportsDeletes)
         key = new_key()
         await self._retrying(lambda: adapter.delete(ref, key=key))
@@ -190,14 +191,14 @@ class MessagingMixin(ClientCore):
         self._check_open()
         address = Address.parse(conversation)
         adapter = self._adapter_for_event(address)
-        if not isinstance(adapter, SupportsTyping):
+        if not supports(adapter, SupportsTyping):
             raise unsupported(adapter, SupportsTyping)
         await adapter.set_typing(address, typing)
 
     async def mark_read(self, target: Event | MessageRef) -> None:
         self._check_open()
         adapter = self._adapter_for_event(target)
-        if not isinstance(adapter, SupportsReceipts):
+        if not supports(adapter, SupportsReceipts):
             raise unsupported(adapter, SupportsReceipts)
         await adapter.mark_read(_ref(target))
 
@@ -207,7 +208,7 @@ class MessagingMixin(ClientCore):
         if attachment.data is not None:
             return attachment.data
         adapter = self.adapter(network)
-        if not isinstance(adapter, SupportsAttachments):
+        if not supports(adapter, SupportsAttachments):
             raise unsupported(adapter, SupportsAttachments)
         return await adapter.download(attachment)
 
