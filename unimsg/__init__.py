@@ -86,12 +86,13 @@ if TYPE_CHECKING:
     from ._info import AdapterHealth, Capabilities, Conversation, EncryptionState, UserInfo
     from ._outbox import QueuedMessage
     from ._postgres import PostgresStore
+    from ._records import LeaseInfo, OutboxEntry
     from ._registry import AdapterStatus, adapter_class, adapter_names, adapter_status
     from ._relay import Relay
     from ._router import Contact, Route
     from ._settings import settings_from_keywords, settings_from_table
     from ._sqlite import SqliteStore
-    from ._store import LeaseInfo, MemoryStore, OutboxEntry, Store
+    from ._store import MemoryStore, Store
     from ._styles import Mention, StyleRange, TextStyle
     from ._types import (
         Content,
@@ -329,10 +330,12 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "settings_from_table",
     ),
     "_sqlite": ("SqliteStore",),
-    "_store": (
+    "_records": (
         "LeaseInfo",
-        "MemoryStore",
         "OutboxEntry",
+    ),
+    "_store": (
+        "MemoryStore",
         "Store",
     ),
     "_styles": (
