@@ -256,7 +256,7 @@ async def latency_worker(job: dict[str, Any]) -> dict[str, Any]:
             import unimsg
 
             receiver = await stack.enter_async_context(
-                unimsg_client(spec, spec["users"]["recv_unimsg"], stores / f"recv-uni-{tag}")
+                unimsg_client(spec, spec["users"][f"recv_{kind}"], stores / f"recv-{kind}-{tag}")
             )
 
             async def consume() -> None:
@@ -267,7 +267,7 @@ async def latency_worker(job: dict[str, Any]) -> dict[str, Any]:
             consuming = asyncio.ensure_future(consume())
             stack.callback(consuming.cancel)
             send = await stack.enter_async_context(
-                unimsg_sender(spec, spec["users"]["send_unimsg"], stores / f"lat-uni-{tag}")
+                unimsg_sender(spec, spec["users"][f"send_{kind}"], stores / f"lat-{kind}-{tag}")
             )
         samples = []
         for i in range(-WARM_UP, job["n"]):
@@ -323,6 +323,7 @@ def set_up(server: dict[str, Any], stores: Path) -> dict[str, Any]:
             "send_before",
             "recv_nio",
             "recv_unimsg",
+            "recv_before",
         )
     }
     members = [u["user_id"] for name, u in users.items() if name != "owner"]
@@ -388,9 +389,9 @@ def main() -> None:
         spec = set_up(server, Path(tmp))
         latency: dict[str, dict[str, float]] = {}
         for room in rooms:
-            for client in ("nio", "unimsg"):
+            for client in ("nio", "unimsg", "before") if args.baseline else ("nio", "unimsg"):
                 job = {"kind": "latency", "client": client, "room": room, "n": args.latency}
-                samples = spawn({**job, "spec": spec})["samples_ms"]
+                samples = spawn({**job, "spec": spec}, args.baseline)["samples_ms"]
                 latency[f"{client}, {room}"] = {
                     "p50": percentile(samples, 0.50),
                     "p95": percentile(samples, 0.95),
