@@ -8,13 +8,17 @@ moves there once and leaves the file, so the two never disagree.
 
 from __future__ import annotations
 
+import logging
 import time
+from collections.abc import Awaitable, Callable
 
-from unimsg import AdapterState
+from unimsg import AdapterState, UnimsgError
 
 from ._store import StateStore
 
 __all__ = ["SyncPosition"]
+
+log = logging.getLogger("unimsg.matrix")
 
 _KEY = "sync_token"
 #: The position is written at most this often (seconds), and when the adapter stops:
@@ -30,6 +34,10 @@ class SyncPosition:
         self._token: str | None = None
         self._written: str | None = None
         self._written_at = -SAVE_INTERVAL
+        #: Awaited before a position goes into the store (the key backup's upload): a
+        #: host resuming from it skips the room keys sent to its own device until there,
+        #: and must find those this device received in the backup.
+        self.before_shared_write: Callable[[], Awaitable[object]] | None = None
 
     async def load(self) -> str | None:
         """The committed position, or None on a first start."""
@@ -60,6 +68,14 @@ class SyncPosition:
         token = self._token
         if token is None or token == self._written:
             return
+        if self._shared is not None and self.before_shared_write is not None:
+            try:
+                await self.before_shared_write()
+            except UnimsgError as exc:
+                # Held back (a later redelivery, which the store drops), tried again later.
+                self._written_at = time.monotonic()
+                log.debug("sync position held back: room keys not backed up (%s)", exc)
+                return
         self._written, self._written_at = token, time.monotonic()
         if self._shared is None:
             self._state.sync_token = token
