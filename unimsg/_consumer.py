@@ -79,6 +79,8 @@ class Consumer:
         self._lock = anyio.Lock(fast_acquire=True)
         #: Marked done since the last flush.
         self._marked = 0
+        #: The reader waits for events: nobody commits what is marked until one comes.
+        self._idle = False
         self._owner: weakref.ref[object] | None = None
         self._owner_task: int | None = None
 
@@ -128,10 +130,13 @@ class Consumer:
                 except anyio.WouldBlock:
                     # Nothing waiting: commit what is done before idling.
                     await self.flush()
+                    self._idle = True
                     try:
                         first = await self._receive.receive()
                     except (anyio.EndOfStream, anyio.ClosedResourceError):
                         return None
+                    finally:
+                        self._idle = False
                 except (anyio.EndOfStream, anyio.ClosedResourceError):
                     # Closed: the client committed what was done as it closed.
                     return None
@@ -200,6 +205,17 @@ class Consumer:
         if pending is not None:
             del self._by_id[id(pending.event)]
         return pending
+
+    async def settle(self, event: Event) -> None:
+        """Mark ``event`` done and commit it soon: now if the reader idles, else in its batch.
+
+        For handlers finishing beside a busy reader (a `Bot`): the reader
+        commits marked events before it idles and at least every `BATCH`,
+        so a handler commits only when the reader will not do it for a while.
+        """
+        self.done(event)
+        if self._idle or self._marked >= BATCH:
+            await self.flush()
 
     def abandon(self, event: Event) -> None:
         """A loop was left with ``event`` in hand: it stays unacknowledged.
