@@ -179,10 +179,13 @@ class KeyRequests:
         previous reader already handled must come in its decrypted form, which the
         client recognises and drops, not as an `UndecryptableMessage` it would not.
         """
-        if not self.sources or self._client.olm is None:
-            return timeline
         olm = self._client.olm
+        if not self.sources or olm is None:
+            return timeline
+        if not any(isinstance(event, nio.MegolmEvent) for event in timeline):
+            return timeline
         found: dict[str, bool] = {}
+        decrypted = 0
         result = []
         for event in timeline:
             session_id = event.session_id if isinstance(event, nio.MegolmEvent) else None
@@ -191,16 +194,21 @@ class KeyRequests:
                 if session_id not in found:
                     found[session_id] = await self._from_sources(_Waiting(room_id, event))
                     self._looked.add(session_id)
-                    if found[session_id]:
-                        log.debug(
-                            "took the key of session %s in %s from the backup", session_id, room_id
-                        )
                 if found[session_id]:
                     try:
                         event = olm.decrypt_megolm_event(event, room_id)
+                        decrypted += 1
                     except nio.EncryptionError as exc:
                         log.debug("a backed-up key did not decrypt %s: %s", event.event_id, exc)
             result.append(event)
+        if decrypted:
+            sessions = sum(found.values())
+            log.debug(
+                "decrypted %d events of %d sessions in %s with keys from the backup",
+                decrypted,
+                sessions,
+                room_id,
+            )
         return result
 
     @property
