@@ -163,8 +163,8 @@ def profile(messages: int, path: Path) -> None:
     out = io.StringIO()
     stats = pstats.Stats(profiler, stream=out)
     stats.sort_stats("tottime").print_stats(40)
-    text = out.getvalue().replace(str(Path(__file__).resolve().parent.parent) + "/", "")
-    text = text.replace(str(Path(anyio.__file__).parent.parent) + "/", "")
+    text = out.getvalue().replace(str(Path(anyio.__file__).parent.parent) + "/", "")
+    text = text.replace(str(Path(__file__).resolve().parent.parent) + "/", "")
     header = f"{messages:,} messages, Client.send -> events(), cProfile on the CPU clock\n"
     path.write_text(header + text)
     print(f"  profile: {path}")

@@ -86,6 +86,7 @@ if TYPE_CHECKING:
     from ._info import AdapterHealth, Capabilities, Conversation, EncryptionState, UserInfo
     from ._outbox import QueuedMessage
     from ._postgres import PostgresStore
+    from ._recipients import RecipientResult, SendStatus
     from ._records import LeaseInfo, OutboxEntry
     from ._registry import AdapterStatus, adapter_class, adapter_names, adapter_status
     from ._relay import Relay
@@ -97,8 +98,6 @@ if TYPE_CHECKING:
     from ._types import (
         Content,
         MessageRef,
-        RecipientResult,
-        SendStatus,
         SentMessage,
     )
 
@@ -330,6 +329,10 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "settings_from_table",
     ),
     "_sqlite": ("SqliteStore",),
+    "_recipients": (
+        "RecipientResult",
+        "SendStatus",
+    ),
     "_records": (
         "LeaseInfo",
         "OutboxEntry",
@@ -346,8 +349,6 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "_types": (
         "Content",
         "MessageRef",
-        "RecipientResult",
-        "SendStatus",
         "SentMessage",
     ),
 }

@@ -18,12 +18,12 @@ from functools import cache
 from typing import TYPE_CHECKING, Literal, Protocol, TypeGuard, TypeVar, runtime_checkable
 
 from ._adapter import Adapter
-from ._adapter_state import AdapterState
 from ._address import Address
 from ._exceptions import NotSupportedError
 from ._types import Content, MessageRef, SentMessage
 
 if TYPE_CHECKING:
+    from ._adapter_state import AdapterState
     from ._attachment import Attachment
     from ._info import Capabilities, Conversation, EncryptionState, UserInfo
 

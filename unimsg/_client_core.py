@@ -17,7 +17,6 @@ if TYPE_CHECKING:
     from anyio.streams.memory import MemoryObjectSendStream
 
 from ._adapter import Adapter
-from ._adapter_state import StoreAdapterState
 from ._address import Address
 from ._capabilities import SupportsEncryption, SupportsSharedState, capabilities_of, supports
 from ._consumer import Consumer
@@ -156,6 +155,8 @@ class ClientCore(Background):
             stack.push_async_callback(self._lease.release)
             tg.start_soon(self._lease.keep)
         if self._shares_state:
+            from ._adapter_state import StoreAdapterState
+
             for name, adapter in self._adapters.items():
                 if supports(adapter, SupportsSharedState):
                     adapter.use_state(StoreAdapterState(self.store, name))

@@ -38,13 +38,8 @@ from .._exceptions import (
     UnverifiedDevicesError,
 )
 from .._markdown import to_html, to_styled
-from .._types import (
-    Content,
-    MessageRef,
-    RecipientResult,
-    SendStatus,
-    SentMessage,
-)
+from .._recipients import RecipientResult, SendStatus
+from .._types import Content, MessageRef, SentMessage
 from ._conversations import FakeConversations
 from ._state import _Account
 

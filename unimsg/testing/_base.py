@@ -16,7 +16,8 @@ from .._exceptions import (
     NotSupportedError,
     UnregisteredRecipientError,
 )
-from .._types import MessageRef, RecipientResult, SendStatus
+from .._recipients import RecipientResult, SendStatus
+from .._types import MessageRef
 from ._state import NetworkState, _Account, _Room
 
 
