@@ -3,7 +3,9 @@
 Given an `AdapterState` (the client has a store), the position lives only
 there, next to the client's acknowledgements, so every process sharing the
 store resumes from it. A position left in state.json by an earlier run
-moves there once and leaves the file, so the two never disagree.
+moves there once and leaves the file, so the two never disagree. A shared
+position is written only once the room keys received before it are in the
+key backup: another host resuming from it skips its own copies of them.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
+
+import anyio
 
 from unimsg import AdapterState, UnimsgError
 
@@ -25,6 +29,8 @@ _KEY = "sync_token"
 #: a write per sync was a large part of a sequential sender's CPU (one sync per message),
 #: and a position written late only means a redelivery that the client's store drops.
 SAVE_INTERVAL = 1.0
+#: Seconds a position waits for the room keys before it up to be backed up.
+BACKUP_WAIT = 10.0
 
 
 class SyncPosition:
@@ -70,11 +76,13 @@ class SyncPosition:
             return
         if self._shared is not None and self.before_shared_write is not None:
             try:
-                await self.before_shared_write()
-            except UnimsgError as exc:
+                # Bounded: a homeserver that hangs must not hold a stopping adapter.
+                with anyio.fail_after(BACKUP_WAIT):
+                    await self.before_shared_write()
+            except (UnimsgError, TimeoutError) as exc:
                 # Held back (a later redelivery, which the store drops), tried again later.
                 self._written_at = time.monotonic()
-                log.debug("sync position held back: room keys not backed up (%s)", exc)
+                log.debug("sync position held back: room keys not backed up (%r)", exc)
                 return
         self._written, self._written_at = token, time.monotonic()
         if self._shared is None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import anyio
 import pytest
+from unimsg_matrix import _position
 from unimsg_matrix._position import SyncPosition
 from unimsg_matrix._store import StateStore
 
@@ -87,3 +89,16 @@ async def test_a_position_in_the_state_file_does_not_wait_for_the_backup(tmp_pat
     position.before_shared_write = upload
     await position.commit("s1", now=True)
     assert _file_token(tmp_path) == "s1"
+
+
+async def test_a_hanging_backup_holds_the_position_back_for_a_bounded_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_position, "BACKUP_WAIT", 0.05)
+    shared = StoreAdapterState(MemoryStore(), "matrix:@a:example.org")
+    position = SyncPosition(StateStore.open(tmp_path), shared)
+    await position.load()
+    position.before_shared_write = anyio.sleep_forever
+    with anyio.fail_after(5):
+        await position.commit("s1", now=True)
+    assert await shared.get("sync_token") is None
