@@ -29,7 +29,7 @@ _KEY = "sync_token"
 #: a write per sync was a large part of a sequential sender's CPU (one sync per message),
 #: and a position written late only means a redelivery that the client's store drops.
 SAVE_INTERVAL = 1.0
-#: Seconds a position waits for the room keys before it up to be backed up.
+#: Seconds a position waits for the room keys received before it to be backed up.
 BACKUP_WAIT = 10.0
 
 
