@@ -194,8 +194,10 @@ class LineSession:
         except Exception as exc:  # re-raised by serve, not lost in the transport
             self._sink_error = exc
             return False
+        if self._pending:  # a request waits (the one just answered, until it returns)
+            return True
         inbox = self._inbox
-        return inbox is None or len(inbox) < inbox.limit or bool(self._pending)
+        return inbox is None or len(inbox) < inbox.limit
 
     async def _write_loop(self) -> None:
         lines, queued = self._lines, self._queued
@@ -294,10 +296,12 @@ class LineSession:
             )
         rid, line = self._codec.send_request(method, params)
         deadline = _now() + limit
-        waiter = self._pending[rid] = _Waiter(deadline, self._new_event())
-        if self._inbox is not None and len(self._pending) == 1:
+        pending = self._pending
+        waiter = pending[rid] = _Waiter(deadline, self._new_event())
+        inbox = self._inbox
+        if inbox is not None and inbox.room_waiters and len(pending) == 1:
             # A reader paused for a full inbox must read on to find this answer.
-            self._inbox.nudge()
+            inbox.nudge()
         try:
             wake = self._wake
             if wake is not None and self._send_nowait is not None and self._send_nowait(line):
@@ -332,7 +336,7 @@ class LineSession:
                 f"signal-cli did not answer {method} within {limit:g}s", written=written
             )
         finally:
-            self._pending.pop(rid, None)
+            pending.pop(rid, None)
             if not waiter.written:
                 self._unqueue(waiter)
 
