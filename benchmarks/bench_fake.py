@@ -1,6 +1,6 @@
 """Fake network throughput and dispatch latency.
 
-    python benchmarks/bench_fake.py [--messages N] [--repeat R] [--json FILE]
+    python benchmarks/bench_fake.py [--messages N] [--repeat R] [--profile FILE] [--json FILE]
 
 Measures, in one process on one core: messages per second from
 ``Client.send`` to the receiver's ``events()``, and the latency from send to
@@ -49,7 +49,8 @@ class InlineSqliteStore(unimsg.SqliteStore):
 
 async def throughput(
     messages: int, store: unimsg.Store | None = None, reader: str = "events"
-) -> float:
+) -> tuple[float, float]:
+    """Messages per second of wall time and per second of this process's CPU time."""
     net = FakeNetwork()
     a = net.adapter("signal", "signal:+15550000001")
     b = net.adapter("signal", "signal:+15550000002")
@@ -57,7 +58,7 @@ async def throughput(
         unimsg.Client(a) as ca,
         unimsg.Client(b, event_buffer=messages + 1, store=store) as cb,
     ):
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         received = 0
         done = anyio.Event()
 
@@ -88,8 +89,8 @@ async def throughput(
             if reader == "bot":
                 await done.wait()
                 bot.stop()
-        elapsed = time.perf_counter() - start
-    return messages / elapsed
+        elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+    return messages / elapsed, messages / cpu
 
 
 def store_variants(messages: int, repeat: int) -> dict[str, float]:
@@ -99,7 +100,7 @@ def store_variants(messages: int, repeat: int) -> dict[str, float]:
     for _ in range(repeat):
         for reader in ("events", "bot"):
             runs.setdefault(f"{reader}, memory store", []).append(
-                anyio.run(throughput, messages, None, reader)
+                anyio.run(throughput, messages, None, reader)[0]
             )
             for label, kind, batch in (
                 ("sqlite, worker thread, batched look-ups (shipped)", unimsg.SqliteStore, True),
@@ -109,7 +110,7 @@ def store_variants(messages: int, repeat: int) -> dict[str, float]:
                 unimsg._consumer.BATCH = shipped_batch if batch else 1
                 with tempfile.TemporaryDirectory(prefix="unimsg-bench-") as tmp:
                     store = kind(Path(tmp) / "state.db")
-                    rate = anyio.run(throughput, messages, store, reader)
+                    rate = anyio.run(throughput, messages, store, reader)[0]
                 runs.setdefault(f"{reader}, {label}", []).append(rate)
     unimsg._consumer.BATCH = shipped_batch
     return {name: median(rates) for name, rates in runs.items()}
@@ -131,9 +132,9 @@ async def latency(messages: int) -> list[float]:
     return samples
 
 
-async def raw_stream(messages: int) -> float:
+async def raw_stream(messages: int) -> tuple[float, float]:
     send, receive = anyio.create_memory_object_stream[str](messages + 1)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
 
     async def consume() -> None:
         async with receive:
@@ -145,7 +146,28 @@ async def raw_stream(messages: int) -> float:
         async with send:
             for i in range(messages):
                 await send.send(f"m{i}")
-    return messages / (time.perf_counter() - start)
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+    return messages / elapsed, messages / cpu
+
+
+def profile(messages: int, path: Path) -> None:
+    """cProfile of one throughput run on the CPU clock, written to ``path``."""
+    import cProfile
+    import io
+    import pstats
+
+    profiler = cProfile.Profile(time.process_time)
+    profiler.enable()
+    anyio.run(throughput, messages)
+    profiler.disable()
+    out = io.StringIO()
+    stats = pstats.Stats(profiler, stream=out)
+    stats.sort_stats("tottime").print_stats(40)
+    text = out.getvalue().replace(str(Path(anyio.__file__).parent.parent) + "/", "")
+    text = text.replace(str(Path(__file__).resolve().parent.parent) + "/", "")
+    header = f"{messages:,} messages, Client.send -> events(), cProfile on the CPU clock\n"
+    path.write_text(header + text)
+    print(f"  profile: {path}")
 
 
 def main() -> None:
@@ -153,11 +175,16 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=20_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--profile", type=Path, help="also write a CPU profile of 5,000 messages")
     args = parser.parse_args()
-    rates, raw = [], []
+    rates, raw, cpu_rates, cpu_raw = [], [], [], []
     for _ in range(args.repeat):
-        rates.append(anyio.run(throughput, args.messages))
-        raw.append(anyio.run(raw_stream, args.messages))
+        rate, cpu_rate = anyio.run(throughput, args.messages)
+        rates.append(rate)
+        cpu_rates.append(cpu_rate)
+        rate, cpu_rate = anyio.run(raw_stream, args.messages)
+        raw.append(rate)
+        cpu_raw.append(cpu_rate)
     lat = anyio.run(latency, min(args.messages, 5_000))
     stores = store_variants(min(args.messages, 5_000), args.repeat)
     result = {
@@ -166,6 +193,11 @@ def main() -> None:
         "throughput_msgs_per_s": median(rates),
         "throughput_runs": rates,
         "raw_stream_msgs_per_s": median(raw),
+        # Per second of CPU time: what the rate is on an idle core, whatever else
+        # the machine runs (both sides run in this one process, without I/O).
+        "throughput_msgs_per_cpu_s": median(cpu_rates),
+        "raw_stream_msgs_per_cpu_s": median(cpu_raw),
+        "cpu_ratio_runs": [a / b for a, b in zip(cpu_rates, cpu_raw, strict=True)],
         "latency_ms": {
             "p50": percentile(lat, 0.50) * 1e3,
             "p95": percentile(lat, 0.95) * 1e3,
@@ -179,6 +211,8 @@ def main() -> None:
         [
             ("unimsg send -> events(), msg/s", result["throughput_msgs_per_s"]),
             ("bare anyio memory stream, items/s", result["raw_stream_msgs_per_s"]),
+            ("unimsg, msg per CPU second", result["throughput_msgs_per_cpu_s"]),
+            ("bare stream, items per CPU second", result["raw_stream_msgs_per_cpu_s"]),
             *[(f"latency {k}, ms", v) for k, v in result["latency_ms"].items()],
         ],
         ["what", "value"],
@@ -189,6 +223,8 @@ def main() -> None:
         ["reader, store", "msg/s"],
     )
     write("fake", result, args.json)
+    if args.profile is not None:
+        profile(min(args.messages, 5_000), args.profile)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ from summary import summarise
 HERE = Path(__file__).resolve().parent
 
 FULL: dict[str, list[str]] = {
-    "fake": [],
+    "fake": ["--profile", str(HERE / "results" / "profile-fake.txt")],
     "startup": [],
     "signal": ["--profile", str(HERE / "results" / "profile-signal-tcp.txt")],
     "scale": [],

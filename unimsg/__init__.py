@@ -86,18 +86,18 @@ if TYPE_CHECKING:
     from ._info import AdapterHealth, Capabilities, Conversation, EncryptionState, UserInfo
     from ._outbox import QueuedMessage
     from ._postgres import PostgresStore
+    from ._recipients import RecipientResult, SendStatus
+    from ._records import LeaseInfo, OutboxEntry
     from ._registry import AdapterStatus, adapter_class, adapter_names, adapter_status
     from ._relay import Relay
     from ._router import Contact, Route
     from ._settings import settings_from_keywords, settings_from_table
     from ._sqlite import SqliteStore
-    from ._store import LeaseInfo, MemoryStore, OutboxEntry, Store
+    from ._store import MemoryStore, Store
     from ._styles import Mention, StyleRange, TextStyle
     from ._types import (
         Content,
         MessageRef,
-        RecipientResult,
-        SendStatus,
         SentMessage,
     )
 
@@ -329,10 +329,16 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "settings_from_table",
     ),
     "_sqlite": ("SqliteStore",),
-    "_store": (
+    "_recipients": (
+        "RecipientResult",
+        "SendStatus",
+    ),
+    "_records": (
         "LeaseInfo",
-        "MemoryStore",
         "OutboxEntry",
+    ),
+    "_store": (
+        "MemoryStore",
         "Store",
     ),
     "_styles": (
@@ -343,8 +349,6 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "_types": (
         "Content",
         "MessageRef",
-        "RecipientResult",
-        "SendStatus",
         "SentMessage",
     ),
 }

@@ -202,7 +202,7 @@ class Bot(Background):
         consumer = self.client._consumer
         assert consumer is not None
         consumer.claim(self)
-        slots = anyio.Semaphore(self.max_concurrency)
+        slots = anyio.Semaphore(self.max_concurrency, fast_acquire=True)
         lanes: dict[Relay, MemoryObjectSendStream[tuple[Event, anyio.Event]]] = {}
         try:
             async with anyio.create_task_group() as handlers:
@@ -242,6 +242,8 @@ class Bot(Background):
                 # Stopped: the relays finish what they were given, then end.
                 for lane in lanes.values():
                     lane.close()
+            # Every handler finished: their events are committed before `run` returns.
+            await consumer.flush()
         finally:
             self._reader = None
             consumer.release(self)
@@ -351,7 +353,9 @@ class Bot(Background):
                 await done.wait()
         finally:
             slots.release()
-        await self.client.ack(event)
+        consumer = self.client._consumer
+        assert consumer is not None
+        await consumer.settle(event)
 
 
 async def _mirror(

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from ._client_conversations import ConversationsMixin
-from ._client_core import EventStream, Target
+from ._client_core import Target
 from ._client_messages import MessagingMixin
+from ._streams import EventStream
 
 __all__ = ["Client", "EventStream", "Target"]
 

@@ -15,6 +15,7 @@ from ._capabilities import (
     SupportsEncryption,
     SupportsInvites,
     SupportsMembership,
+    supports,
     unsupported,
 )
 from ._client_core import ClientCore
@@ -30,13 +31,13 @@ class ConversationsMixin(ClientCore):
         """The conversations of every adapter (of ``network``) that can list them."""
         self._check_open()
         named = None if network is None else self.adapter(network)
-        if named is not None and not isinstance(named, SupportsConversations):
+        if named is not None and not supports(named, SupportsConversations):
             raise unsupported(named, SupportsConversations)
         found: list[Conversation] = []
         for adapter in self._adapters.values():
             if network is not None and adapter.network != network:
                 continue
-            if isinstance(adapter, SupportsConversations):
+            if supports(adapter, SupportsConversations):
                 found.extend(await adapter.conversations())
         return found
 
@@ -44,7 +45,7 @@ class ConversationsMixin(ClientCore):
         self._check_open()
         address = Address.parse(address)
         adapter = self._adapter_for_event(address)
-        if not isinstance(adapter, SupportsConversations):
+        if not supports(adapter, SupportsConversations):
             raise unsupported(adapter, SupportsConversations)
         return await adapter.conversation(address)
 
@@ -59,7 +60,7 @@ class ConversationsMixin(ClientCore):
     ) -> Conversation:
         self._check_open()
         adapter = self.adapter(network)
-        if not isinstance(adapter, SupportsConversationCreation):
+        if not supports(adapter, SupportsConversationCreation):
             raise unsupported(adapter, SupportsConversationCreation)
         people = [Address.parse(m) for m in members]
         return await self._retrying(
@@ -72,7 +73,7 @@ class ConversationsMixin(ClientCore):
         self._check_open()
         address = Address.parse(address)
         adapter = self._adapter_for_event(address)
-        if not isinstance(adapter, SupportsMembership):
+        if not supports(adapter, SupportsMembership):
             raise unsupported(adapter, SupportsMembership)
         return await self._retrying(lambda: adapter.join(address))
 
@@ -80,7 +81,7 @@ class ConversationsMixin(ClientCore):
         self._check_open()
         address = Address.parse(address)
         adapter = self._adapter_for_event(address)
-        if not isinstance(adapter, SupportsMembership):
+        if not supports(adapter, SupportsMembership):
             raise unsupported(adapter, SupportsMembership)
         await adapter.leave(address)
 
@@ -88,14 +89,14 @@ class ConversationsMixin(ClientCore):
         self._check_open()
         room = Address.parse(conversation)
         adapter = self._adapter_for_event(room)
-        if not isinstance(adapter, SupportsInvites):
+        if not supports(adapter, SupportsInvites):
             raise unsupported(adapter, SupportsInvites)
         await adapter.invite(room, Address.parse(user))
 
     async def find_users(self, network: str, query: str) -> list[UserInfo]:
         self._check_open()
         adapter = self.adapter(network)
-        if not isinstance(adapter, SupportsDirectory):
+        if not supports(adapter, SupportsDirectory):
             raise unsupported(adapter, SupportsDirectory)
         return list(await adapter.find_users(query))
 
@@ -104,7 +105,7 @@ class ConversationsMixin(ClientCore):
         self._check_open()
         address = Address.parse(address)
         adapter = self._adapter_for_event(address)
-        if not isinstance(adapter, SupportsEncryption):
+        if not supports(adapter, SupportsEncryption):
             from ._info import EncryptionState
 
             return EncryptionState(encrypted=False, can_decrypt=True)
@@ -115,7 +116,7 @@ class ConversationsMixin(ClientCore):
         self._check_open()
         address = Address.parse(conversation)
         adapter = self._adapter_for_event(address)
-        if not isinstance(adapter, SupportsDisappearing):
+        if not supports(adapter, SupportsDisappearing):
             raise unsupported(adapter, SupportsDisappearing)
         await adapter.set_disappearing(address, ttl)
 
@@ -124,6 +125,6 @@ class ConversationsMixin(ClientCore):
         self._check_open()
         address = Address.parse(user)
         adapter = self._adapter_for_event(address)
-        if not isinstance(adapter, SupportsEncryption):
+        if not supports(adapter, SupportsEncryption):
             raise unsupported(adapter, SupportsEncryption)
         await adapter.trust(address, fingerprint)

@@ -17,9 +17,8 @@ if TYPE_CHECKING:
     from anyio.streams.memory import MemoryObjectSendStream
 
 from ._adapter import Adapter
-from ._adapter_state import StoreAdapterState
 from ._address import Address
-from ._capabilities import SupportsEncryption, SupportsSharedState, capabilities_of
+from ._capabilities import SupportsEncryption, SupportsSharedState, capabilities_of, supports
 from ._consumer import Consumer
 from ._contacts import ContactBook
 from ._event import ConnectionState, Event
@@ -37,6 +36,7 @@ from ._log import logger
 from ._outbox import Outbox
 from ._router import Contact, Route, adapter_name, plan_routes
 from ._store import MemoryStore, Store
+from ._streams import EventStream, Sink
 from ._types import MessageRef
 
 if TYPE_CHECKING:
@@ -94,6 +94,10 @@ class ClientCore(Background):
             raise InvalidArgumentError(f"two adapters for the same account: {names}")
         self._adapters = dict(zip(names, adapters, strict=True))
         self._capabilities = {name: capabilities_of(a) for name, a in self._adapters.items()}
+        #: Network -> its first adapter: where an address goes when no route says otherwise.
+        self._first: dict[str, Adapter] = {}
+        for adapter in reversed(adapters):
+            self._first[adapter.network] = adapter
         self.routes = tuple(routes)
         self.contacts = contacts if contacts is not None else ContactBook()
         self.require_encryption = require_encryption
@@ -138,7 +142,7 @@ class ClientCore(Background):
     async def _setup(self, stack: AsyncExitStack) -> None:
         send, receive = anyio.create_memory_object_stream[Event](self._event_buffer)
         self._events_out = send
-        self._consumer = Consumer(self.store, receive, self._adapter_ack)
+        self._consumer = Consumer(self.store, receive, self._adapter_for_event)
         stack.push_async_callback(receive.aclose)
         stack.push_async_callback(send.aclose)
         await self.store.open()
@@ -151,8 +155,10 @@ class ClientCore(Background):
             stack.push_async_callback(self._lease.release)
             tg.start_soon(self._lease.keep)
         if self._shares_state:
+            from ._adapter_state import StoreAdapterState
+
             for name, adapter in self._adapters.items():
-                if isinstance(adapter, SupportsSharedState):
+                if supports(adapter, SupportsSharedState):
                     adapter.use_state(StoreAdapterState(self.store, name))
         # Before the adapters stop: what the application finished is committed.
         stack.push_async_exit(self._last_commit)
@@ -198,13 +204,11 @@ class ClientCore(Background):
         self._closed = True
         return await super().__aexit__(exc_type, exc, tb)
 
-    async def _run_adapter(
-        self, adapter: Adapter, *, task_status: TaskStatus[None]
-    ) -> None:
+    async def _run_adapter(self, adapter: Adapter, *, task_status: TaskStatus[None]) -> None:
         assert self._events_out is not None
         health = self._health[adapter_name(adapter)]
         try:
-            await adapter.run(_Sink(self._events_out, health), task_status=task_status)
+            await adapter.run(Sink(self._events_out, health), task_status=task_status)
         finally:
             health.state = ConnectionState.DISCONNECTED
 
@@ -240,13 +244,19 @@ class ClientCore(Background):
         address = source.conversation if isinstance(source, MessageRef) else source
         return self.adapter(address.network)
 
-    async def _route(self, target: Target, via: str | None = None) -> tuple[Adapter, Address]:
+    def _unrouted(self, target: Target, via: str | None) -> tuple[Adapter, Address] | None:
+        """Without routes: the first adapter of the address's network, as `_route` would pick."""
         if via is None and not self.routes and not isinstance(target, Contact):
-            # No routes: the first adapter of the address's network, as plan_routes would pick.
             address = Address.parse(target)
-            for adapter in self._adapters.values():
-                if adapter.network == address.network:
-                    return adapter, address
+            first = self._first.get(address.network)
+            if first is not None:
+                return first, address
+        return None
+
+    async def _route(self, target: Target, via: str | None = None) -> tuple[Adapter, Address]:
+        unrouted = self._unrouted(target, via)
+        if unrouted is not None:
+            return unrouted
         routes = self.routes if via is None else (Route(via=via),)
         candidates = plan_routes(_target(target), routes, self._adapters.values())
         # Only encrypted routes ask first; the adapter itself enforces a
@@ -254,29 +264,39 @@ class ClientCore(Background):
         for route, adapter, identity in candidates:
             if not route.encrypted:
                 return adapter, identity
-            if not isinstance(adapter, SupportsEncryption):
+            encrypting = adapter  # narrowed below; ``adapter`` stays what is returned
+            if not supports(encrypting, SupportsEncryption):
                 continue
-            state = await adapter.encryption_state(identity)
+            state = await encrypting.encryption_state(identity)
             if state.encrypted:
                 return adapter, identity
         raise EncryptionRequiredError(
             f"no encrypted conversation reaches {target}: every fitting route is plaintext"
         )
 
-    async def _retrying(self, call: Callable[[], Awaitable[T]]) -> T:
+    async def _retrying(
+        self, call: Callable[[], Awaitable[T]], limited: RateLimitedError | None = None
+    ) -> T:
+        """``call()`` again after each rate limit, within ``rate_limit_budget``.
+
+        ``limited`` is the first attempt's rate limit when the caller made
+        that attempt itself (a send does, to keep its common path short).
+        """
         waited = 0.0
         while True:
-            try:
-                return await call()
-            except RateLimitedError as exc:
-                if isinstance(exc, OutcomeUnknownError):
-                    raise  # part of it may have gone out: retrying could duplicate
-                delay = exc.retry_after if exc.retry_after is not None else math.inf
+            if limited is not None:
+                if isinstance(limited, OutcomeUnknownError):
+                    raise limited  # part of it may have gone out: retrying could duplicate
+                delay = limited.retry_after if limited.retry_after is not None else math.inf
                 if waited + delay > self.rate_limit_budget:
-                    raise
+                    raise limited
                 logger().debug("rate limited; retrying in %.2fs", delay)
                 waited += delay
                 await anyio.sleep(delay)
+            try:
+                return await call()
+            except RateLimitedError as exc:
+                limited = exc
 
     # -- events ------------------------------------------------------------------------
 
@@ -294,7 +314,8 @@ class ClientCore(Background):
         timeout) leaves the stream usable.
         """
         self._check_open()
-        return EventStream(self, auto_ack=auto_ack)
+        assert self._consumer is not None
+        return EventStream(self._consumer, auto_ack=auto_ack)
 
     async def ack(self, event: Event) -> None:
         """Mark ``event`` handled: it will not be delivered again, even after a restart.
@@ -306,9 +327,6 @@ class ClientCore(Background):
         if self._consumer is None:
             raise ClosedError("the client is not open yet: use 'async with Client(...)'")
         await self._consumer.ack(event)
-
-    async def _adapter_ack(self, event: Event) -> None:
-        await self._adapter_for_event(event).ack(event)
 
     def health(self) -> dict[str, AdapterHealth]:
         """Each adapter's connection state, last event time and the client's backlog."""
@@ -334,68 +352,6 @@ class ClientCore(Background):
     def capabilities(self, network: str) -> Capabilities:
         """What the adapter of ``network`` (or ``network:account``) supports."""
         return self._capabilities[adapter_name(self.adapter(network))]
-
-
-class _Sink:
-    """The client's `EventSink` for one adapter.
-
-    ``nowait`` takes an event only if the client's buffer has room at once,
-    so that a network in the same process (the fake) can hand a message from
-    the sender's task straight to the receiving client, without a task hop.
-    """
-
-    __slots__ = ("_health", "_send", "_send_nowait")
-
-    def __init__(self, stream: MemoryObjectSendStream[Event], health: _Health) -> None:
-        self._health = health
-        self._send = stream.send
-        self._send_nowait = stream.send_nowait
-
-    async def __call__(self, event: Event) -> None:
-        self._health.saw(event)
-        await self._send(event)
-
-    def nowait(self, event: Event) -> bool:
-        try:
-            self._send_nowait(event)
-        except (anyio.WouldBlock, anyio.BrokenResourceError, anyio.ClosedResourceError):
-            return False
-        self._health.saw(event)
-        return True
-
-
-class EventStream:
-    """The iterator ``Client.events()`` returns."""
-
-    def __init__(self, client: ClientCore, *, auto_ack: bool = True) -> None:
-        assert client._consumer is not None
-        self._consumer = client._consumer
-        self._auto_ack = auto_ack
-        self._pending: Event | None = None
-
-    def __repr__(self) -> str:
-        return f"<EventStream auto_ack={self._auto_ack}>"
-
-    def __aiter__(self) -> EventStream:
-        return self
-
-    def __del__(self) -> None:
-        # A loop left (``break``, an error): its last event stays unacknowledged.
-        # With auto_ack=False the application acknowledges, maybe later.
-        if self._auto_ack and self._pending is not None:
-            self._consumer.abandon(self._pending)
-
-    async def __anext__(self) -> Event:
-        self._consumer.claim(self)
-        previous, self._pending = self._pending, None
-        if previous is not None and self._auto_ack:
-            self._consumer.done(previous)
-        event = await self._consumer.next()
-        if event is None:
-            self._consumer.release(self)
-            raise StopAsyncIteration
-        self._pending = event
-        return event
 
 
 def _ref(target: Event | MessageRef) -> MessageRef:

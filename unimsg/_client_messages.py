@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -18,11 +17,18 @@ from ._capabilities import (
     SupportsReactions,
     SupportsReceipts,
     SupportsTyping,
+    supports,
     unsupported,
 )
 from ._client_core import ClientCore, Target, _ref
 from ._event import Event
-from ._exceptions import EncryptionRequiredError, InvalidArgumentError, NotSupportedError
+from ._exceptions import (
+    EncryptionRequiredError,
+    InvalidArgumentError,
+    NotSupportedError,
+    RateLimitedError,
+)
+from ._keys import new_key
 from ._outbox import QueuedMessage
 from ._router import adapter_name
 from ._types import (
@@ -64,9 +70,12 @@ class MessagingMixin(ClientCore):
         """
         self._check_open()
         body = _content(content, format, mentions, attachments, reply_to)
-        adapter, identity = await self._route(to, via)
+        adapter, identity = self._unrouted(to, via) or await self._route(to, via)
         message = self._outgoing(adapter, identity, body, require_encryption, idempotency_key)
-        return await self._retrying(lambda: adapter.send(message))
+        try:
+            return await adapter.send(message)
+        except RateLimitedError as exc:
+            return await self._retrying(lambda: adapter.send(message), exc)
 
     async def enqueue(
         self,
@@ -104,19 +113,19 @@ class MessagingMixin(ClientCore):
     ) -> OutgoingMessage:
         """The message for ``adapter``; what it cannot carry fails here, before any send."""
         encrypted = self.require_encryption if require_encryption is None else require_encryption
-        if content.attachments and not isinstance(adapter, SupportsAttachments):
+        if content.attachments and not supports(adapter, SupportsAttachments):
             raise unsupported(adapter, SupportsAttachments)
         if content.reply_to is not None and not self._capabilities[adapter_name(adapter)].replies:
             raise NotSupportedError(adapter.network, "replies")
         if content.format == "markdown" and not self._capabilities[adapter_name(adapter)].markdown:
             # Markdown source is the readable plain form: adapters see only what they render.
             content = attrs.evolve(content, format="plain")
-        if encrypted and not isinstance(adapter, SupportsEncryption):
+        if encrypted and not supports(adapter, SupportsEncryption):
             raise EncryptionRequiredError(f"{adapter.network} has no end-to-end encryption")
         return OutgoingMessage(
             to=to,
             content=content,
-            idempotency_key=key or os.urandom(16).hex(),
+            idempotency_key=key or new_key(),
             require_encryption=encrypted,
         )
 
@@ -150,9 +159,9 @@ class MessagingMixin(ClientCore):
     ) -> SentMessage:
         self._check_open()
         adapter = self._adapter_for_event(target)
-        if not isinstance(adapter, SupportsReactions):
+        if not supports(adapter, SupportsReactions):
             raise unsupported(adapter, SupportsReactions)
-        key = os.urandom(16).hex()
+        key = new_key()
         return await self._retrying(
             lambda: adapter.react(_ref(target), emoji, remove=remove, key=key)
         )
@@ -163,33 +172,33 @@ class MessagingMixin(ClientCore):
         self._check_open()
         ref = target.ref if isinstance(target, SentMessage) else _ref(target)
         adapter = self._adapter_for_event(ref)
-        if not isinstance(adapter, SupportsEdits):
+        if not supports(adapter, SupportsEdits):
             raise unsupported(adapter, SupportsEdits)
         body = Content(text=content) if isinstance(content, str) else content
-        key = os.urandom(16).hex()
+        key = new_key()
         return await self._retrying(lambda: adapter.edit(ref, body, key=key))
 
     async def delete(self, target: Event | MessageRef | SentMessage) -> None:
         self._check_open()
         ref = target.ref if isinstance(target, SentMessage) else _ref(target)
         adapter = self._adapter_for_event(ref)
-        if not isinstance(adapter, SupportsDeletes):
+        if not supports(adapter, SupportsDeletes):
             raise unsupported(adapter, SupportsDeletes)
-        key = os.urandom(16).hex()
+        key = new_key()
         await self._retrying(lambda: adapter.delete(ref, key=key))
 
     async def set_typing(self, conversation: Address | str, typing: bool = True) -> None:
         self._check_open()
         address = Address.parse(conversation)
         adapter = self._adapter_for_event(address)
-        if not isinstance(adapter, SupportsTyping):
+        if not supports(adapter, SupportsTyping):
             raise unsupported(adapter, SupportsTyping)
         await adapter.set_typing(address, typing)
 
     async def mark_read(self, target: Event | MessageRef) -> None:
         self._check_open()
         adapter = self._adapter_for_event(target)
-        if not isinstance(adapter, SupportsReceipts):
+        if not supports(adapter, SupportsReceipts):
             raise unsupported(adapter, SupportsReceipts)
         await adapter.mark_read(_ref(target))
 
@@ -199,7 +208,7 @@ class MessagingMixin(ClientCore):
         if attachment.data is not None:
             return attachment.data
         adapter = self.adapter(network)
-        if not isinstance(adapter, SupportsAttachments):
+        if not supports(adapter, SupportsAttachments):
             raise unsupported(adapter, SupportsAttachments)
         return await adapter.download(attachment)
 
@@ -212,6 +221,8 @@ def _content(
     reply_to: MessageRef | Event | None,
 ) -> Content:
     """The message to send: the text and keywords, or a `Content` the keywords may only complete."""
+    if type(content) is str and format is None and not (mentions or attachments or reply_to):
+        return Content(text=content)  # the common case, with the defaults
     ref = reply_to.ref if isinstance(reply_to, Event) else reply_to
     if not isinstance(content, Content):
         return Content(

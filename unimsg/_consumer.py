@@ -20,13 +20,15 @@ from __future__ import annotations
 
 import weakref
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import anyio
 
 if TYPE_CHECKING:
     from anyio.streams.memory import MemoryObjectReceiveStream
+
+    from ._adapter import Adapter
 
 from ._event import Event
 from ._exceptions import ConcurrentReaderError
@@ -61,20 +63,24 @@ class Consumer:
         self,
         store: Store,
         receive: MemoryObjectReceiveStream[Event],
-        adapter_ack: Callable[[Event], Awaitable[None]],
+        adapter_of: Callable[[Event], Adapter],
     ) -> None:
         self._store = store
         self._receive = receive
-        self._adapter_ack = adapter_ack
+        self._adapter_of = adapter_of
         self._ready: deque[Event] = deque()
         self._unchecked: list[Event] = []
         # Handed out and not acknowledged yet, by key.
         self._handed: dict[str, _Pending] = {}
+        # The same, by the identity of the object handed out: its key need not be made again.
+        self._by_id: dict[int, _Pending] = {}
         self._queues: dict[tuple[str, str], deque[_Pending]] = {}
         # Taken without a checkpoint when free: flush runs whenever the reader idles.
         self._lock = anyio.Lock(fast_acquire=True)
         #: Marked done since the last flush.
         self._marked = 0
+        #: The reader waits for events: nobody commits what is marked until one comes.
+        self._idle = False
         self._owner: weakref.ref[object] | None = None
         self._owner_task: int | None = None
 
@@ -124,10 +130,13 @@ class Consumer:
                 except anyio.WouldBlock:
                     # Nothing waiting: commit what is done before idling.
                     await self.flush()
+                    self._idle = True
                     try:
                         first = await self._receive.receive()
                     except (anyio.EndOfStream, anyio.ClosedResourceError):
                         return None
+                    finally:
+                        self._idle = False
                 except (anyio.EndOfStream, anyio.ClosedResourceError):
                     # Closed: the client committed what was done as it closed.
                     return None
@@ -158,14 +167,19 @@ class Consumer:
                 # The first copy is still with the application; its ack covers this one.
                 logger().debug("dropped a redelivered %s %s", type(event).__name__, event.id)
             else:
-                self._handed[key] = self._arrived(event, key)
+                pending = self._arrived(event, key)
+                self._handed[key] = self._by_id[id(event)] = pending
                 self._ready.append(event)
 
     # -- acknowledging ----------------------------------------------------------------------
 
     def _arrived(self, event: Event, key: str) -> _Pending:
         pending = _Pending(event, key)
-        self._queues.setdefault((event.network, event.account.id), deque()).append(pending)
+        account = (event.network, event.account.id)
+        queue = self._queues.get(account)
+        if queue is None:
+            queue = self._queues[account] = deque()
+        queue.append(pending)
         return pending
 
     async def ack(self, event: Event) -> None:
@@ -175,12 +189,33 @@ class Consumer:
 
     def done(self, event: Event) -> None:
         """Mark ``event`` done; it is committed, in order, by the next `flush`."""
-        key = event_key(event)
-        pending = self._handed.pop(key, None)
+        pending = self._take(event)
         if pending is None:
             # Not handed out by this run (or acknowledged already): committed at once.
-            pending = self._arrived(event, key)
+            pending = self._arrived(event, event_key(event))
         self._mark(pending)
+
+    def _take(self, event: Event) -> _Pending | None:
+        """The record of ``event`` (or of an equal copy) handed out and not done yet."""
+        pending = self._by_id.pop(id(event), None)
+        if pending is not None:
+            del self._handed[pending.key]
+            return pending
+        pending = self._handed.pop(event_key(event), None)
+        if pending is not None:
+            del self._by_id[id(pending.event)]
+        return pending
+
+    async def settle(self, event: Event) -> None:
+        """Mark ``event`` done and commit it soon: now if the reader idles, else in its batch.
+
+        For handlers finishing beside a busy reader (a `Bot`): the reader
+        commits marked events before it idles and at least every `BATCH`,
+        so a handler commits only when the reader will not do it for a while.
+        """
+        self.done(event)
+        if self._idle or self._marked >= BATCH:
+            await self.flush()
 
     def abandon(self, event: Event) -> None:
         """A loop was left with ``event`` in hand: it stays unacknowledged.
@@ -189,7 +224,7 @@ class Consumer:
         would, but no longer holds back the acknowledgements of the events
         after it. Only marks, never adds, so that it is safe from a finaliser.
         """
-        pending = self._handed.pop(event_key(event), None)
+        pending = self._take(event)
         if pending is not None:
             pending.skipped = True
             self._mark(pending)
@@ -225,7 +260,7 @@ class Consumer:
             await self._store.remember([p.key for p in ready if not p.known])
             for p in ready:
                 try:
-                    await self._adapter_ack(p.event)
+                    await self._adapter_of(p.event).ack(p.event)
                 except Exception as exc:
                     # Recorded in the store already: a redelivery is dropped and acked again.
                     logger().warning(

@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ._address import Address
-    from ._types import RecipientResult
+    from ._recipients import RecipientResult
 
 
 class UnimsgError(Exception):

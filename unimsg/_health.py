@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 
 from ._event import ConnectionState, ConnectionStateChanged, Event
@@ -30,12 +31,16 @@ def event_key(event: Event) -> str:
 class _Health:
     def __init__(self) -> None:
         self.state = ConnectionState.DISCONNECTED
-        self.last_event: datetime | None = None
+        #: Seconds since the epoch; a float per event, the datetime when asked.
+        self._last: float | None = None
         self.events = 0
+
+    @property
+    def last_event(self) -> datetime | None:
+        return None if self._last is None else datetime.fromtimestamp(self._last, UTC)
 
     def saw(self, event: Event) -> None:
         self.events += 1
-        self.last_event = datetime.now(UTC)
+        self._last = time.time()
         if isinstance(event, ConnectionStateChanged):
             self.state = event.state
-

@@ -25,6 +25,8 @@ import anyio
 if TYPE_CHECKING:
     from anyio.abc import TaskGroup, TaskStatus
 
+    from ._records import OutboxEntry
+
 from ._adapter import Adapter, OutgoingMessage
 from ._address import Address
 from ._exceptions import (
@@ -36,7 +38,7 @@ from ._exceptions import (
 )
 from ._lifecycle import leaves
 from ._log import logger
-from ._store import OutboxEntry, Store
+from ._store import Store
 from ._types import SentMessage
 
 __all__ = ["Outbox", "QueuedMessage"]
@@ -196,6 +198,8 @@ class Outbox:
         lane = f"{adapter_name}\x1f{message.to}"
         item = _Item(key, lane, adapter_name, message)
         queued = self._waiters.setdefault(key, QueuedMessage(key))
+        from ._records import OutboxEntry  # built only once a send is queued
+
         await self._store.outbox_add(OutboxEntry(key=key, lane=lane, payload=_encode(item)))
         self._wake.set()
         return queued
@@ -323,10 +327,6 @@ class Outbox:
         waiter = self._waiters.pop(key, None)
         if waiter is not None and result is not None:
             waiter._finish(result)
-
-
-def new_key() -> str:
-    return os.urandom(16).hex()
 
 
 def _encode(item: _Item) -> str:

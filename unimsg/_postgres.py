@@ -36,7 +36,7 @@ from ._exceptions import (
     UnimsgError,
 )
 from ._postgres_schema import CLAIM, LEASE, SCHEMA_VERSION, upgrade
-from ._store import LeaseInfo, OutboxEntry
+from ._records import LeaseInfo, OutboxEntry
 from ._types import MessageRef
 
 if TYPE_CHECKING:

@@ -25,7 +25,7 @@ import anyio.to_thread
 
 from ._address import Address
 from ._exceptions import ClosedError, StoreVersionError
-from ._store import LeaseInfo, OutboxEntry
+from ._records import LeaseInfo, OutboxEntry
 from ._types import MessageRef
 
 if TYPE_CHECKING:

@@ -15,36 +15,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Collection
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import attrs
 
 from ._types import MessageRef
 
-__all__ = ["LeaseInfo", "MemoryStore", "OutboxEntry", "Store"]
+if TYPE_CHECKING:
+    from ._records import LeaseInfo, OutboxEntry
 
-
-@attrs.frozen(kw_only=True)
-class OutboxEntry:
-    """A queued send: its idempotency ``key``, its ordering ``lane``, its encoded ``payload``."""
-
-    key: str
-    lane: str
-    payload: str
-    #: Claimed before by a worker that never finished it: its send may have gone out.
-    taken_over: bool = False
-
-
-@attrs.frozen(kw_only=True)
-class LeaseInfo:
-    """Who holds a live lease: its ``holder``, for how long (``age``) and how much is left."""
-
-    name: str
-    holder: str
-    #: Seconds since this holder took it.
-    age: float
-    #: Seconds until it expires unless renewed.
-    left: float
+__all__ = ["MemoryStore", "Store"]
 
 
 @runtime_checkable
@@ -242,6 +222,8 @@ class MemoryStore:
             del self._leases[name]
 
     async def leases(self) -> list[LeaseInfo]:
+        from ._records import LeaseInfo
+
         now = time.monotonic()
         return [
             LeaseInfo(name=name, holder=holder, age=now - since, left=until - now)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Literal
@@ -11,6 +10,7 @@ import attrs
 
 if TYPE_CHECKING:
     from ._attachment import Attachment
+    from ._recipients import RecipientResult
     from ._styles import Mention
 
 from ._address import Address
@@ -19,8 +19,6 @@ from ._exceptions import InvalidContentError
 __all__ = [
     "Content",
     "MessageRef",
-    "RecipientResult",
-    "SendStatus",
     "SentMessage",
 ]
 
@@ -85,28 +83,6 @@ class Content:
                     f"mention of {mention.user} at {mention.start}+{mention.length} lies outside "
                     f"the text ({len(self.text)} characters)"
                 )
-
-
-class SendStatus(enum.Enum):
-    """One recipient's outcome of a send."""
-
-    DELIVERED = "delivered"
-    NETWORK_FAILURE = "network_failure"
-    UNREGISTERED = "unregistered"
-    UNTRUSTED_IDENTITY = "untrusted_identity"
-    RATE_LIMITED = "rate_limited"
-    CAPTCHA_REQUIRED = "captcha_required"
-
-
-@attrs.frozen(kw_only=True)
-class RecipientResult:
-    recipient: Address
-    status: SendStatus
-    detail: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.status is SendStatus.DELIVERED
 
 
 @attrs.frozen(kw_only=True)

@@ -141,6 +141,25 @@ async def test_a_slow_handler_does_not_delay_a_fast_one(world: World) -> None:
     assert world.net.account(BOT).position == 2
 
 
+async def test_a_handled_event_is_committed_while_the_bot_idles(world: World) -> None:
+    bot = Bot(world.bot)
+
+    @bot.command("ping")
+    async def ping(ctx: Context[MessageReceived]) -> None:
+        await anyio.sleep(0.05)  # finishes after the reader went back to waiting
+        await ctx.reply("pong")
+
+    async with bot:
+        await world.alice.send(BOT, "!ping")
+        assert await reply_text(world) == "pong"
+        for _ in range(300):  # polled: the fake network has no event for an acknowledgement
+            if world.net.account(BOT).position == 1:
+                break
+            await anyio.sleep(0.01)
+        # Still running: committed by the handler, not by the bot or client closing.
+        assert world.net.account(BOT).position == 1
+
+
 async def test_the_concurrency_bound_is_honoured(world: World) -> None:
     bot = Bot(world.bot, max_concurrency=2)
     running = peak = handled = 0

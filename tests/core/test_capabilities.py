@@ -68,3 +68,22 @@ def test_narrowing_a_fake_removes_methods_and_features() -> None:
     caps = capabilities_of(narrow)
     assert not caps.edits and not caps.markdown and caps.reactions and caps.idempotent_sends
     assert not isinstance(narrow, unimsg.SupportsEdits)
+
+
+def test_supports_answers_what_isinstance_answers(tmp_path: Path) -> None:
+    from unimsg._capabilities import PROTOCOLS, supports
+
+    net = FakeNetwork()
+    adapters = [
+        net.adapter("signal", "signal:+15550000001"),
+        net.adapter("matrix", "matrix:@a:fake.test", without=("reactions", "encryption")),
+        *real_adapters(tmp_path).values(),
+    ]
+    for adapter in adapters:
+        for protocol, _ in PROTOCOLS.values():
+            # Twice: the second answer comes from the per-class cache.
+            assert supports(adapter, protocol) is isinstance(adapter, protocol)
+            assert supports(adapter, protocol) is isinstance(adapter, protocol)
+    narrowed = adapters[1]
+    assert not supports(narrowed, unimsg.SupportsReactions)
+    assert supports(adapters[0], unimsg.SupportsReactions)

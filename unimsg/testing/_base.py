@@ -16,7 +16,8 @@ from .._exceptions import (
     NotSupportedError,
     UnregisteredRecipientError,
 )
-from .._types import MessageRef, RecipientResult, SendStatus
+from .._recipients import RecipientResult, SendStatus
+from .._types import MessageRef
 from ._state import NetworkState, _Account, _Room
 
 
@@ -33,6 +34,11 @@ class FakeBase:
         self.account: Address = account.address
         self._running = False
         self._index: dict[int, int] = {}
+        #: Signal person -> (their account, [(it, our address as they see it)]);
+        #: accounts are never removed, so the look-up holds once made.
+        self._people: dict[Address, tuple[Address, list[tuple[_Account, Address]]]] = {}
+        #: Recipient -> its "delivered" result: a frozen value every receipt can share.
+        self._delivered: dict[Address, RecipientResult] = {}
         #: The next inbox position this adapter hands to the client.
         self._cursor = 0
 
@@ -57,6 +63,9 @@ class FakeBase:
 
     def _peers(self, target: Address) -> tuple[Address, list[tuple[_Account, Address]]]:
         """(our view of the conversation, [(recipient, their view of it)])."""
+        known = self._people.get(target)
+        if known is not None:
+            return known
         if target.is_person and self.network == "signal":
             peer = self._net.find_account(target)
             if peer is None:
@@ -64,7 +73,8 @@ class FakeBase:
                 raise UnregisteredRecipientError(f"{target} is not registered", [result])
             self._acc.contacts.add(peer.address)
             peer.contacts.add(self.account)
-            return peer.address, [(peer, self.account)]
+            known = self._people[target] = (peer.address, [(peer, self.account)])
+            return known
         if target.is_person:
             target = self._direct_room(target)
         room = self._room(self._net.resolve(target))
