@@ -17,8 +17,8 @@ __all__ = [
     "when",
 ]
 
-# Timestamps beyond 2**53 ms cannot come from a real clock (nor survive a JSON double).
-MAX_MS = 2**53
+# Timestamps from year 10000 on cannot come from a real clock, nor be a datetime.
+MAX_MS = 253_402_300_800_000
 
 
 def millis(value: object) -> int | None:

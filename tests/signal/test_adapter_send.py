@@ -167,7 +167,7 @@ ROW = st.fixed_dictionaries(
 
 
 @given(
-    st.integers(-1, 2**53) | st.booleans() | st.none() | st.just(1.5),
+    st.integers(-1, 2**53) | st.sampled_from([253_402_300_799_999, True, None, 1.5]),
     st.lists(ROW, max_size=3) | st.none(),
 )
 def test_receipt_reads_every_answer_as_its_general_readers_do(
