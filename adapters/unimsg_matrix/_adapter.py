@@ -165,6 +165,8 @@ class MatrixAdapter:
                 backup, key = identity.backup, identity.backup_key
                 if backup is not None and key is not None and key.public == backup.public_key:
                     loop.keys.sources.append(BackupSource(backup, key))
+                if backup is not None:
+                    position.before_shared_write = backup.upload_pending
             master = (
                 (lambda: identity.keys.master.public if identity.keys is not None else None)
                 if identity is not None

@@ -1,7 +1,8 @@
 """Late and missing room keys: ask for them, and decrypt what waited once they come.
 
-An event this device cannot decrypt is delivered at once as
-`UndecryptableMessage`. Then the adapter asks for its Megolm session
+An event whose key is in the server-side key backup is decrypted from it
+before it is delivered. Any other event this device cannot decrypt is
+delivered at once as `UndecryptableMessage`. Then the adapter asks for its Megolm session
 (``m.room_key_request``) from this account's other devices and from the
 sender's device, and from the server-side key backup when one is set up
 (`KeySource`). When the key arrives, the event is decrypted and delivered as
@@ -83,6 +84,8 @@ class KeyRequests:
         #: Event id -> decrypted late, delivered, not yet acknowledged.
         self._delivered: dict[str, _Waiting] = {}
         self._asked: set[str] = set()
+        #: Sessions `decrypt_from_sources` looked for in this sync: `ask` does not look again.
+        self._looked: set[str] = set()
         #: Session id -> (when to look in the key sources again, attempts so far).
         self._retry: dict[str, tuple[float, int]] = {}
         self.sources: list[KeySource] = []
@@ -167,6 +170,47 @@ class KeyRequests:
             oldest = next(iter(self._waiting))
             self._count -= len(self._waiting.pop(oldest))
 
+    async def decrypt_from_sources(self, room_id: str, timeline: list[Any]) -> list[Any]:
+        """``timeline`` with the events nio could not decrypt decrypted, where a key source
+        (the backup) has their keys.
+
+        Before anything is delivered: a standby that took over an account's events
+        lacks the room keys sent to its device while it stood by, and an event the
+        previous reader already handled must come in its decrypted form, which the
+        client recognises and drops, not as an `UndecryptableMessage` it would not.
+        """
+        olm = self._client.olm
+        if not self.sources or olm is None:
+            return timeline
+        if not any(isinstance(event, nio.MegolmEvent) for event in timeline):
+            return timeline
+        found: dict[str, bool] = {}
+        decrypted = 0
+        result = []
+        for event in timeline:
+            session_id = event.session_id if isinstance(event, nio.MegolmEvent) else None
+            # A session already waiting is looked for on its own schedule (`ask`).
+            if session_id and session_id not in self._waiting:
+                if session_id not in found:
+                    found[session_id] = await self._from_sources(_Waiting(room_id, event))
+                    self._looked.add(session_id)
+                if found[session_id]:
+                    try:
+                        event = olm.decrypt_megolm_event(event, room_id)
+                        decrypted += 1
+                    except nio.EncryptionError as exc:
+                        log.debug("a backed-up key did not decrypt %s: %s", event.event_id, exc)
+            result.append(event)
+        if decrypted:
+            sessions = sum(found.values())
+            log.debug(
+                "decrypted %d events of %d sessions in %s with keys from the backup",
+                decrypted,
+                sessions,
+                room_id,
+            )
+        return result
+
     @property
     def waiting(self) -> int:
         return self._count
@@ -191,6 +235,7 @@ class KeyRequests:
             except UnimsgError as exc:
                 log.debug("checking our own devices failed: %s", exc)
         now = time.monotonic()
+        looked, self._looked = self._looked, set()
         for session_id, waiting in list(self._waiting.items()):
             first = waiting[0]
             if session_id in self._asked:
@@ -200,7 +245,7 @@ class KeyRequests:
                     self._schedule(session_id, due[1] + 1, now)
                 continue
             self._asked.add(session_id)
-            if await self._from_sources(first):
+            if session_id not in looked and await self._from_sources(first):
                 continue
             self._schedule(session_id, 0, now)
             try:

@@ -265,7 +265,7 @@ class SyncLoop:
             # A newly joined room shows its recent past once; older history stays unfetched.
             if info.timeline.limited and since and not joined_now and info.timeline.prev_batch:
                 timeline = await self._gap(room_id, info.timeline.prev_batch, since) + timeline
-            for event in timeline:
+            for event in await self.keys.decrypt_from_sources(room_id, timeline):
                 if self.on_room_event is not None and await self.on_room_event(room_id, event):
                     continue
                 converted = self._convert(room_id, event)

@@ -2,7 +2,7 @@
 
     python -m tests.faults._pgworker RECORD URL send [--enqueue TO N] [--lease S]
     python -m tests.faults._pgworker RECORD URL queue --enqueue TO N
-    python -m tests.faults._pgworker RECORD URL read [--lease S]
+    python -m tests.faults._pgworker RECORD URL read [--lease S] [--debug]
 
 The adapter settings come as JSON in ``UNIMSG_FAULTS_ADAPTER`` (see _receiver.py),
 the store's password in ``PGPASSWORD``. ``send`` runs the outbox (claims expire
@@ -11,24 +11,39 @@ as outcome-unknown; with ``--enqueue`` it first queues ``s0`` … to TO (a
 comma-separated list of conversations: ``s<i>`` goes to the i-th modulo its length).
 ``queue`` only queues them (sending nothing), records ``queued`` and exits. ``read``
 waits for the reader lease (``--lease`` seconds), records ``active`` once it
-holds it, then ``handled <text>`` and ``acked <text>`` per message starting ``m``.
+holds it (and ``device <id>`` for a Matrix adapter), then ``handled <text> <id>
+<encrypted 0|1>`` and ``acked <text>`` per message starting ``m``, and
+``undecryptable <id>`` per `UndecryptableMessage`. ``--debug`` logs every
+logger at DEBUG to stderr (the process's log file).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 from pathlib import Path
 
 import anyio
 
-from unimsg import Client, MessageReceived, OutcomeUnknownError, OutgoingMessage, PostgresStore
+from unimsg import (
+    Client,
+    MessageReceived,
+    OutcomeUnknownError,
+    OutgoingMessage,
+    PostgresStore,
+    UndecryptableMessage,
+)
 
 from ._receiver import Record, make_adapter
 
 
 async def main(args: argparse.Namespace) -> None:
+    if args.debug:
+        logging.basicConfig(
+            level=logging.DEBUG, format="%(asctime)s %(name)s %(levelname)s %(message)s"
+        )
     record = Record(args.record)
     adapter = make_adapter(json.loads(os.environ["UNIMSG_FAULTS_ADAPTER"]))
     store = PostgresStore(args.url, reconnect_timeout=30)
@@ -58,12 +73,17 @@ async def main(args: argparse.Namespace) -> None:
         record.write("ready")
         async with client:
             record.write("active")
+            device = getattr(adapter, "device_id", None)
+            if device is not None:
+                record.write(f"device {device}")
             async for event in client.events(auto_ack=False):
                 if isinstance(event, MessageReceived) and event.text.startswith("m"):
-                    record.write(f"handled {event.text}")
+                    record.write(f"handled {event.text} {event.id} {int(event.encrypted)}")
                     await client.ack(event)
                     record.write(f"acked {event.text}")
                 else:
+                    if isinstance(event, UndecryptableMessage):
+                        record.write(f"undecryptable {event.id}")
                     await client.ack(event)
 
 
@@ -74,4 +94,5 @@ if __name__ == "__main__":
     parser.add_argument("role", choices=["send", "queue", "read"])
     parser.add_argument("--enqueue", nargs=2, metavar=("TO", "N"))
     parser.add_argument("--lease", type=float, default=2.0)
+    parser.add_argument("--debug", action="store_true", help="log everything to stderr")
     anyio.run(main, parser.parse_args(), backend="asyncio")

@@ -71,8 +71,11 @@ class Watched:
 def make_adapter(settings: dict[str, Any]) -> Adapter:
     network = settings.pop("network")
     if network == "matrix":
-        from unimsg_matrix import MatrixAdapter
+        from unimsg_matrix import MatrixAdapter, MatrixConfig
 
+        if any(name.endswith("_env") for name in settings):
+            # Secrets named by environment variable, as a deployment's unimsg.toml does.
+            return MatrixAdapter(MatrixConfig.from_mapping(settings))
         return MatrixAdapter(**settings)
     from unimsg_signal import SignalAdapter
 

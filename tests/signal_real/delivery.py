@@ -39,6 +39,9 @@ class Mailbox:
         self._keys: dict[str, _Keys] = {}
         self._queued: dict[str, list[bytes]] = {}
         self._lock = threading.Lock()
+        #: Held while envelopes are handed out or put back, so that the threads of
+        #: concurrent requests and WebSockets keep each account's queue in order.
+        self._order = threading.Lock()
 
     def register(self, aci: str, identity_key: str, registration_id: int) -> None:
         with self._lock:
@@ -97,8 +100,23 @@ class Mailbox:
             self._queued.setdefault(aci, []).append(envelope)
         self.flush(aci)
 
+    def requeue(self, aci: str, envelopes: list[bytes]) -> None:
+        """Put envelopes pushed but never acknowledged back at the head of the queue.
+
+        Like the service: they were queued before anything queued since, and a
+        daemon that reconnects gets them first, in their order.
+        """
+        with self._order:
+            with self._lock:
+                self._queued[aci] = envelopes + self._queued.get(aci, [])
+            self._flush(aci)
+
     def flush(self, aci: str) -> None:
         """Hand queued envelopes to ``aci``'s WebSocket, if one is open."""
+        with self._order:
+            self._flush(aci)
+
+    def _flush(self, aci: str) -> None:
         with self._lock:
             queued, self._queued[aci] = self._queued.get(aci, []), []
         for i, envelope in enumerate(queued):

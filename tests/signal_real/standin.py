@@ -337,8 +337,7 @@ class StandIn:
             if account is not None:
                 with self._cond:
                     self.sessions[account.number].remove(session)
-                for envelope in session.take_unacknowledged():
-                    self.mailbox.enqueue(account.aci, envelope)
+                self.mailbox.requeue(account.aci, session.take_unacknowledged())
 
     def _authenticated(self, target: str, headers: dict[str, str]) -> OfflineAccount | None:
         auth = headers.get("authorization", "")
