@@ -42,6 +42,7 @@ __all__ = [
     "SENDING",
     "CaptchaRequiredError",
     "RateLimitedOutcomeUnknownError",
+    "delivered_to",
     "map_error",
     "not_served",
     "parse_results",
@@ -144,6 +145,14 @@ def _retry_after(item: dict[str, Any]) -> float | None:
     if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
         return max(0.0, float(value))
     return None
+
+
+@functools.lru_cache(maxsize=1024)
+def delivered_to(number: str) -> RecipientResult | None:
+    """The result of a delivery to ``number`` as signal-cli prints it (``None``: not a
+    valid address, so `parse_results` goes on to the row's other names)."""
+    address = _address(number)
+    return None if address is None else _delivered(address)
 
 
 def parse_results(result: Any, fallback: Address) -> tuple[RecipientResult, ...]:

@@ -30,8 +30,8 @@ class Inbox:
         self._items: deque[Any] = deque()
         self._arrived = anyio.Event()
         self._changed = anyio.Event()
-        # Readers in wait_for_room: with none, a change wakes nobody and costs nothing.
-        self._room_waiters = 0
+        #: Readers in wait_for_room: with none, a change wakes nobody and costs nothing.
+        self.room_waiters = 0
         #: The most items that ever waited at once.
         self.high_water = 0
 
@@ -62,15 +62,15 @@ class Inbox:
         self._wake()
 
     def _wake(self) -> None:
-        if self._room_waiters:
+        if self.room_waiters:
             self._changed.set()
             self._changed = anyio.Event()
 
     async def wait_for_room(self, urgent: Callable[[], bool] | None = None) -> None:
         """Return once fewer than `limit` items wait, or while ``urgent()`` holds."""
         while len(self._items) >= self.limit and not (urgent is not None and urgent()):
-            self._room_waiters += 1
+            self.room_waiters += 1
             try:
                 await self._changed.wait()
             finally:
-                self._room_waiters -= 1
+                self.room_waiters -= 1

@@ -13,10 +13,12 @@ the bad line is dropped and the stream stays usable.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
-from collections.abc import Iterable
-from typing import Any, TypeAlias
+import json.encoder
+from collections.abc import Callable, Iterable
+from typing import Any, TypeAlias, cast
 
 import attrs
 
@@ -77,11 +79,24 @@ Event: TypeAlias = Response | ErrorResponse | Notification
 # One encoder and one decoder for the process: json.dumps/json.loads given any
 # option build a new one per call, which was a visible share of a request's cost.
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+# JSONEncoder.encode builds a new C encoder on every call (its arguments never change):
+# build it once. Without circular-reference markers, as what we encode is ours and
+# acyclic; Python builds without the C accelerator take the encoder's own path.
+_C_MAKE_ENCODER: Any = vars(json.encoder).get("c_make_encoder")
+_C_ENCODE: Callable[[Any, int], Any] | None = (
+    None
+    if _C_MAKE_ENCODER is None
+    else _C_MAKE_ENCODER(
+        None, _ENCODER.default, json.encoder.encode_basestring, None, ":", ",", False, False, False
+    )
+)
 
 
 def encode_json(value: JsonValue) -> bytes:
     """Compact UTF-8 JSON without a line terminator."""
-    return _ENCODER.encode(value).encode()
+    if _C_ENCODE is None:
+        return _ENCODER.encode(value).encode()
+    return "".join(_C_ENCODE(value, 0)).encode()
 
 
 def _reject_constant(name: str) -> Any:
@@ -89,6 +104,8 @@ def _reject_constant(name: str) -> Any:
 
 
 _DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+# What ``raw_decode`` calls, without its wrapper (StopIteration: no value at all).
+_SCAN: Callable[[str, int], tuple[Any, int]] = cast(Any, _DECODER).scan_once
 
 
 def _loads(data: bytes) -> JsonValue:
@@ -154,15 +171,15 @@ def _parse_object(obj: JsonValue) -> Event:
 
 
 def _one_object(line: bytes) -> Event | None:
-    """The event of a line holding one JSON object, decoded without the general path's
-    layers; ``None`` for anything else (a batch, blank or bad JSON), which that path
-    then handles and reports."""
+    """The event of ``line`` (one line, its ``\\n`` included) when it holds one JSON
+    object, decoded without the general path's layers; ``None`` for anything else (a
+    batch, blank or bad JSON), which that path then handles and reports."""
     try:
         text = line.decode()
-        value, end = _DECODER.raw_decode(text)
-    except (ValueError, RecursionError):
+        value, end = _SCAN(text, 0)
+    except (ValueError, RecursionError, StopIteration):
         return None
-    if end != len(text) or type(value) is not dict:
+    if end != len(text) - 1 or type(value) is not dict:
         return None
     return _parse_object(value)
 
@@ -204,21 +221,21 @@ class LineBuffer:
     def feed(self, data: bytes) -> None:
         self._buf += data
 
-    def one_line(self, data: bytes) -> bytes | None:
-        """``data`` without its ``\n`` when it is exactly one such line and nothing is
-        buffered (a daemon's answer, nearly always); otherwise ``None``, nothing consumed."""
+    def one_line(self, data: bytes) -> bool:
+        """Whether ``data`` is exactly one ``\\n``-ended line and nothing is buffered (a
+        daemon's answer, nearly always); if so the caller takes it whole."""
         end = len(data) - 1
         if (
-            end < 0
+            end <= 0
             or data.find(b"\n") != end
             or self._buf
             or self._discarding
             or end > self.max_line_length
             or b"\r" in data
         ):
-            return None
+            return False
         self._skip_lf = False
-        return data[:end]
+        return True
 
     def split(self, data: bytes) -> list[bytes] | None:
         """The lines of ``data`` when it holds whole ``\\n``-ended lines and nothing is
@@ -274,6 +291,12 @@ class LineBuffer:
             return line
 
 
+@functools.lru_cache(maxsize=64)
+def _request_head(method: str) -> bytes:
+    """``{"jsonrpc":"2.0","method":…`` of a request, without its closing brace."""
+    return encode_json({"jsonrpc": "2.0", "method": method})[:-1]
+
+
 class JsonRpcConnection:
     """Client side of a line-framed JSON-RPC stream.
 
@@ -302,8 +325,13 @@ class JsonRpcConnection:
 
     def send_request(self, method: str, params: JsonValue = None) -> tuple[int, bytes]:
         """A request line and the id its response will carry."""
-        rid = self.next_id()
-        return rid, encode_json(self._request(method, params, rid)) + b"\n"
+        rid = next(self._ids)
+        # The same bytes as encoding the whole request, without building it: only the
+        # params vary, the envelope around them is cached per method.
+        head = _request_head(method)
+        if params is None:
+            return rid, b'%s,"id":%d}\n' % (head, rid)
+        return rid, b'%s,"params":%s,"id":%d}\n' % (head, encode_json(params), rid)
 
     def send_notification(self, method: str, params: JsonValue = None) -> bytes:
         """A request line that the daemon executes without answering."""
@@ -329,10 +357,13 @@ class JsonRpcConnection:
         the next call (``receive_data(b"")`` will do) returns them.
         """
         if not self._ready:
-            line = self._lines.one_line(data)
-            if line is not None and (event := _one_object(line)) is not None:
-                return [event]
-            lines = [line] if line is not None else self._lines.split(data)
+            if self._lines.one_line(data):
+                event = _one_object(data)
+                if event is not None:
+                    return [event]
+                lines: list[bytes] | None = [data[:-1]]
+            else:
+                lines = self._lines.split(data)
             if lines is not None:
                 return self._parse_lines(lines)
         self._lines.feed(data)

@@ -9,13 +9,17 @@ exceptions is the caller's job, done in one place (``_errors``).
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
 import math
 import time
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 import anyio
 import anyio.abc
+import sniffio
 
 from unimsg import ConnectError, RemoteProtocolError
 
@@ -53,11 +57,37 @@ class AnswerUnreadable(RemoteProtocolError):
 _now = time.monotonic
 
 
+class _Done(Protocol):
+    """What a waiting request sleeps on: an `anyio.Event`, or `_FutureDone` under asyncio."""
+
+    def set(self) -> None: ...
+    def is_set(self) -> bool: ...
+    def wait(self) -> Awaitable[object]: ...
+
+
+class _FutureDone(asyncio.Future[None]):
+    """A request's wake-up under asyncio: a future its caller awaits directly. anyio's
+    Event wraps asyncio's, which makes a future per wait behind two more frames; one
+    caller waits per request, so the future alone will do."""
+
+    __slots__ = ()
+
+    def set(self) -> None:
+        if not self.done():
+            self.set_result(None)
+
+    def is_set(self) -> bool:
+        return self.done()
+
+    def wait(self) -> _FutureDone:
+        return self
+
+
 class _Waiter:
     # A plain slotted class: one is made per request, attrs' generated __init__ costs more.
     __slots__ = ("answer", "deadline", "done", "error", "garbled", "written")
 
-    def __init__(self, deadline: float, done: anyio.Event) -> None:
+    def __init__(self, deadline: float, done: _Done) -> None:
         self.deadline = deadline
         #: The request's line was handed to the stream (it may have reached the daemon).
         self.written = False
@@ -107,12 +137,17 @@ class LineSession:
         # The deadline the watchdog sleeps until; a request due earlier wakes it.
         self._watching_until = math.inf
         self.closed = anyio.Event()
+        self._closed = False  # closed.is_set(), read without two calls per request
         self.close_reason = "the connection closed"
         self.garbage_lines = 0
         self._sink_error: Exception | None = None
-        # The running backend's event class, called directly: ``anyio.Event()`` looks
-        # the backend up on every call, a measurable share of a request's cost.
-        self._new_event: Callable[[], anyio.Event] = type(anyio.Event())
+        # What a request waits on, made without looking the backend up per request
+        # (``anyio.Event()`` does, a measurable share of a request's cost).
+        self._new_event: Callable[[], _Done]
+        if sniffio.current_async_library() == "asyncio":
+            self._new_event = functools.partial(_FutureDone, loop=asyncio.get_running_loop())
+        else:
+            self._new_event = type(anyio.Event())
 
     async def serve(self) -> None:
         try:
@@ -159,8 +194,10 @@ class LineSession:
         except Exception as exc:  # re-raised by serve, not lost in the transport
             self._sink_error = exc
             return False
+        if self._pending:  # a request waits (the one just answered, until it returns)
+            return True
         inbox = self._inbox
-        return inbox is None or len(inbox) < inbox.limit or bool(self._pending)
+        return inbox is None or len(inbox) < inbox.limit
 
     async def _write_loop(self) -> None:
         lines, queued = self._lines, self._queued
@@ -201,8 +238,9 @@ class LineSession:
                 await nudge.wait()
 
     def _close(self, reason: str) -> None:
-        if self.closed.is_set():
+        if self._closed:
             return
+        self._closed = True
         self.close_reason = reason
         for waiter in self._pending.values():
             if not waiter.done.is_set():
@@ -242,7 +280,7 @@ class LineSession:
 
     def notify(self, method: str, params: JsonValue) -> None:
         """Send a request without an id: the daemon runs it and answers nothing."""
-        if self.closed.is_set():
+        if self._closed:
             return
         self._lines.append(self._codec.send_notification(method, params))
         self._queued.append(None)
@@ -252,16 +290,18 @@ class LineSession:
             wake.set()
 
     async def call(self, method: str, params: JsonValue, limit: float) -> Answer:
-        if self.closed.is_set():
+        if self._closed:
             raise RequestLost(
                 f"lost the connection to signal-cli: {self.close_reason}", written=False
             )
         rid, line = self._codec.send_request(method, params)
         deadline = _now() + limit
-        waiter = self._pending[rid] = _Waiter(deadline, self._new_event())
-        if self._inbox is not None and len(self._pending) == 1:
+        pending = self._pending
+        waiter = pending[rid] = _Waiter(deadline, self._new_event())
+        inbox = self._inbox
+        if inbox is not None and inbox.room_waiters and len(pending) == 1:
             # A reader paused for a full inbox must read on to find this answer.
-            self._inbox.nudge()
+            inbox.nudge()
         try:
             wake = self._wake
             if wake is not None and self._send_nowait is not None and self._send_nowait(line):
@@ -296,7 +336,7 @@ class LineSession:
                 f"signal-cli did not answer {method} within {limit:g}s", written=written
             )
         finally:
-            self._pending.pop(rid, None)
+            pending.pop(rid, None)
             if not waiter.written:
                 self._unqueue(waiter)
 

@@ -25,9 +25,9 @@ from unimsg import (
     SentMessage,
 )
 
-from ._convert import millis, when
-from ._errors import parse_results, send_failure
+from ._errors import delivered_to, parse_results, send_failure
 from ._text import mention_specs, render, style_specs
+from ._values import MAX_MS, millis, when
 
 __all__ = [
     "data_uri",
@@ -91,13 +91,16 @@ def data_uri(attachment: Attachment) -> str:
 
 def message_params(content: Content, to: Address, *, edit_of: MessageRef | None = None) -> Params:
     """``send`` params for a message, a reply (quote) or an edit."""
-    text, styles, mentions = render(content)
     params = target_params(to)
-    params["message"] = text
-    if styles:
-        params["textStyle"] = style_specs(text, styles)
-    if mentions:
-        params["mention"] = mention_specs(text, mentions)
+    if content.format == "plain" and not content.mentions:
+        text = params["message"] = content.text
+    else:
+        text, styles, mentions = render(content)
+        params["message"] = text
+        if styles:
+            params["textStyle"] = style_specs(text, styles)
+        if mentions:
+            params["mention"] = mention_specs(text, mentions)
     if content.attachments:
         params["attachment"] = [data_uri(a) for a in content.attachments]
     reply = content.reply_to
@@ -144,6 +147,21 @@ def receipt_params(target: MessageRef) -> Params:
     }
 
 
+def _one_delivered(result: dict[str, Any]) -> tuple[int, RecipientResult] | None:
+    """The timestamp and result of the usual answer (one recipient, delivered, named by
+    number), read without the general path's layers; ``None`` for anything else."""
+    ms, items = result.get("timestamp"), result.get("results")
+    if type(ms) is not int or not 0 <= ms < MAX_MS or type(items) is not list or len(items) != 1:
+        return None
+    item = items[0]
+    if type(item) is not dict or item.get("type") != "SUCCESS" or "retryAfterSeconds" in item:
+        return None
+    address = item.get("recipientAddress")
+    number = address.get("number") if type(address) is dict else None
+    delivered = delivered_to(number) if type(number) is str and number else None
+    return None if delivered is None else (ms, delivered)
+
+
 def receipt(
     result: Any,
     conversation: Address,
@@ -153,6 +171,16 @@ def receipt(
     fallback_time: datetime | None = None,
 ) -> SentMessage:
     """The SentMessage of a SendResults object; raises if nobody was reached."""
+    usual = _one_delivered(result) if type(result) is dict else None
+    if usual is not None:
+        stamp_ms, delivered = usual
+        return SentMessage(
+            conversation=conversation,
+            id=str(stamp_ms),
+            sender=sender,
+            timestamp=when(stamp_ms),
+            recipients=(delivered,),
+        )
     ms = millis(result.get("timestamp")) if isinstance(result, dict) else None
     recipients: Sequence[RecipientResult] = parse_results(result, conversation)
     if recipients and not any(r.ok for r in recipients):

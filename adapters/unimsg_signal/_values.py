@@ -7,14 +7,22 @@ from typing import Any
 
 from unimsg import Address, InvalidAddressError
 
-__all__ = ["group_address", "json_object", "millis", "nonempty_str", "person_address", "when"]
+__all__ = [
+    "MAX_MS",
+    "group_address",
+    "json_object",
+    "millis",
+    "nonempty_str",
+    "person_address",
+    "when",
+]
 
-# Timestamps beyond 2**53 ms cannot come from a real clock (nor survive a JSON double).
-_MAX_MS = 2**53
+# Timestamps from year 10000 on cannot come from a real clock, nor be a datetime.
+MAX_MS = 253_402_300_800_000
 
 
 def millis(value: object) -> int | None:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < _MAX_MS:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < MAX_MS:
         return None
     return value
 

@@ -120,3 +120,11 @@ def test_garbage_gives_only_invalid_address_errors(text: str) -> None:
 def test_uuid_addresses_are_normalised() -> None:
     u = uuid.uuid4()
     assert Address.parse(f"signal:{str(u).upper()}") == Address.parse(f"signal:{u}")
+
+
+def test_a_string_parsed_again_gives_the_same_value_and_a_bad_one_fails_each_time() -> None:
+    first = Address.parse("signal:+15550001234")
+    assert Address.parse("signal:+15550001234") is first
+    for _ in range(2):
+        with pytest.raises(InvalidAddressError, match="country code"):
+            Address.parse("signal:12")

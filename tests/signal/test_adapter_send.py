@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import base64
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from unimsg_signal import CaptchaRequiredError
-from unimsg_signal._errors import map_error
+from unimsg_signal._errors import map_error, parse_results, send_failure
 from unimsg_signal._jsonrpc import ErrorResponse
 from unimsg_signal._send import (
     delete_params,
@@ -21,6 +22,7 @@ from unimsg_signal._send import (
     typing_params,
 )
 from unimsg_signal._text import code_point_offset, utf16_length, utf16_offset
+from unimsg_signal._values import millis, when
 
 from unimsg import (
     Address,
@@ -36,7 +38,11 @@ from unimsg import (
     NotSupportedError,
     PermissionDeniedError,
     RateLimitedError,
+    RecipientResult,
+    RemoteProtocolError,
     SendStatus,
+    SentMessage,
+    UnimsgError,
     UnregisteredRecipientError,
     UntrustedIdentityError,
 )
@@ -128,6 +134,64 @@ def test_partial_failure_is_a_receipt_with_failed_recipients() -> None:
     assert sent.id == str(TS) and sent.conversation == GROUP and sent.sender == ME
     assert [r.status for r in sent.recipients] == [SendStatus.DELIVERED, SendStatus.UNREGISTERED]
     assert [r.recipient.id for r in sent.failed] == ["+15550000003"]
+
+
+def _general_receipt(result: dict[str, Any], conversation: Address) -> SentMessage:
+    """What `receipt` builds from its general readers alone (the oracle of its fast path)."""
+    ms = millis(result.get("timestamp"))
+    recipients = parse_results(result, conversation)
+    if recipients and not any(r.ok for r in recipients):
+        raise send_failure(recipients, result)
+    if ms is None:
+        raise RemoteProtocolError("signal-cli answered a message without a timestamp")
+    return SentMessage(
+        conversation=conversation, id=str(ms), sender=ME, timestamp=when(ms), recipients=recipients
+    )
+
+
+NAMES = st.none() | st.sampled_from(["", "+15550000002", "+1555", "nonsense"])
+ROW = st.fixed_dictionaries(
+    {
+        "recipientAddress": st.fixed_dictionaries(
+            {
+                "uuid": st.none() | st.sampled_from(["", "0d1e4f0a-8b8c-4c7e-9a57-0f2b0d6c1a11"]),
+                "number": NAMES,
+                "username": st.none() | st.sampled_from(["bob.02", "?"]),
+            }
+        )
+        | st.none(),
+        "type": st.sampled_from(["SUCCESS", "NETWORK_FAILURE", "IDENTITY_FAILURE", 7]),
+    },
+    optional={"retryAfterSeconds": st.integers(0, 100), "token": st.sampled_from(["t"])},
+)
+
+
+@given(
+    st.integers(-1, 2**53) | st.sampled_from([253_402_300_799_999, True, None, 1.5]),
+    st.lists(ROW, max_size=3) | st.none(),
+)
+def test_receipt_reads_every_answer_as_its_general_readers_do(
+    stamp: object, rows: list[dict[str, Any]] | None
+) -> None:
+    result: dict[str, Any] = {"timestamp": stamp, "results": rows}
+    try:
+        expected: object = _general_receipt(result, BOB)
+    except UnimsgError as exc:
+        expected = (type(exc), str(exc))
+    try:
+        got: object = receipt(result, BOB, ME)
+    except UnimsgError as exc:
+        got = (type(exc), str(exc))
+    assert got == expected
+
+
+def test_receipt_of_the_usual_answer() -> None:
+    sent = receipt(_result("SUCCESS"), BOB, ME)
+    assert sent.id == str(TS) and sent.timestamp == datetime.fromtimestamp(TS / 1000, UTC)
+    assert sent.recipients == (RecipientResult(recipient=BOB, status=SendStatus.DELIVERED),)
+    # Delivered, but with a retry time to honour: the general reading keeps it.
+    sent = receipt(_result("SUCCESS", retryAfterSeconds=5), BOB, ME)
+    assert sent.recipients[0].detail == "SUCCESS, retry after 5s"
 
 
 def _error(code: int, message: str, response: object = None) -> ErrorResponse:

@@ -14,6 +14,7 @@ from unimsg_signal._jsonrpc import (
     Notification,
     Response,
     decode_http_body,
+    encode_json,
     parse_message,
 )
 from unimsg_signal._sse import SseEvent, SseParser
@@ -49,6 +50,39 @@ def test_request_ids_are_unique_and_lines_are_compact() -> None:
     assert json.loads(line1) == {"jsonrpc": "2.0", "method": "version", "id": id1}
     assert json.loads(line2)["params"] == {"recipient": ["+15550000002"], "message": "hi"}
     assert b" " not in line1
+
+
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@given(
+    st.text(min_size=1), st.none() | st.lists(JSON_VALUES) | st.dictionaries(st.text(), JSON_VALUES)
+)
+def test_request_lines_are_the_compact_encoding_of_the_whole_request(
+    method: str, params: object
+) -> None:
+    conn = JsonRpcConnection()
+    rid, line = conn.send_request(method, params)  # type: ignore[arg-type]
+    request = {"jsonrpc": "2.0", "method": method} | ({} if params is None else {"params": params})
+    whole = json.dumps(request | {"id": rid}, separators=(",", ":"), ensure_ascii=False)
+    assert line == whole.encode() + b"\n"
+
+
+def test_encoding_refuses_what_json_cannot_carry() -> None:
+    for value in (float("nan"), float("inf"), [float("-inf")]):
+        with pytest.raises(ValueError, match="not JSON compliant"):
+            encode_json(value)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        encode_json({"a": object()})  # type: ignore[dict-item]
+    assert encode_json({1: "é"}) == '{"1":"é"}'.encode()  # type: ignore[dict-item]
 
 
 def test_notification_and_batch() -> None:
