@@ -1,7 +1,7 @@
 """Matrix: unimsg's adapter vs raw matrix-nio vs raw HTTP PUTs, on Synapse (relaxed profile).
 
     python benchmarks/bench_matrix.py [--messages 500] [--repeat 3] [--latency 100] [--json FILE]
-                                      [--profile FILE]
+                                      [--profile FILE] [--baseline DIR]
 
 Synapse is the bottleneck (it burns a core; a client needs a few per cent), so
 beside messages per second this reports the client's own CPU time per message,
@@ -16,6 +16,9 @@ and a few warm-up sends are outside the measured span.
   (``max_limit_exceeded``/``max_timeouts``), and ``sync_forever`` running, as
   any client that also receives must.
 - unimsg: ``Client.send`` through ``MatrixAdapter``, whose sync loop runs too.
+- before (with ``--baseline DIR``): the same as unimsg, imported from another
+  checkout of the project (``DIR`` and ``DIR/adapters``), for an A/B of two
+  versions in the same run, against the same Synapse.
 
 Latency is send-to-receive between two accounts of the same kind (nio to nio,
 unimsg to unimsg): the sender's call starts the clock, the receiver's
@@ -31,6 +34,7 @@ import contextlib
 import cProfile
 import io
 import json
+import os
 import pstats
 import subprocess
 import sys
@@ -252,7 +256,7 @@ async def latency_worker(job: dict[str, Any]) -> dict[str, Any]:
             import unimsg
 
             receiver = await stack.enter_async_context(
-                unimsg_client(spec, spec["users"]["recv_unimsg"], stores / f"recv-uni-{tag}")
+                unimsg_client(spec, spec["users"][f"recv_{kind}"], stores / f"recv-{kind}-{tag}")
             )
 
             async def consume() -> None:
@@ -263,7 +267,7 @@ async def latency_worker(job: dict[str, Any]) -> dict[str, Any]:
             consuming = asyncio.ensure_future(consume())
             stack.callback(consuming.cancel)
             send = await stack.enter_async_context(
-                unimsg_sender(spec, spec["users"]["send_unimsg"], stores / f"lat-uni-{tag}")
+                unimsg_sender(spec, spec["users"][f"send_{kind}"], stores / f"lat-{kind}-{tag}")
             )
         samples = []
         for i in range(-WARM_UP, job["n"]):
@@ -285,12 +289,19 @@ def worker(job: dict[str, Any]) -> None:
     print(json.dumps(result))
 
 
-def spawn(job: dict[str, Any]) -> dict[str, Any]:
+def spawn(job: dict[str, Any], baseline: Path | None = None) -> dict[str, Any]:
+    env = None
+    if job["client"] == "before":
+        # The other checkout's unimsg and adapters come first on the path.
+        assert baseline is not None
+        path = [str(baseline), str(baseline / "adapters"), os.environ.get("PYTHONPATH", "")]
+        env = os.environ | {"PYTHONPATH": os.pathsep.join(p for p in path if p)}
     done = subprocess.run(
         [sys.executable, __file__, "--worker", json.dumps(job)],
         capture_output=True,
         text=True,
         check=False,
+        env=env,
     )
     if done.returncode != 0:
         raise RuntimeError(f"worker {job['kind']} {job['client']} failed:\n{done.stderr[-3000:]}")
@@ -304,7 +315,16 @@ def spawn(job: dict[str, Any]) -> dict[str, Any]:
 def set_up(server: dict[str, Any], stores: Path) -> dict[str, Any]:
     users = {
         name: register(server, prefix=name.replace("_", ""))
-        for name in ("owner", "send_http", "send_nio", "send_unimsg", "recv_nio", "recv_unimsg")
+        for name in (
+            "owner",
+            "send_http",
+            "send_nio",
+            "send_unimsg",
+            "send_before",
+            "recv_nio",
+            "recv_unimsg",
+            "recv_before",
+        )
     }
     members = [u["user_id"] for name, u in users.items() if name != "owner"]
     rooms = {}
@@ -322,12 +342,13 @@ def set_up(server: dict[str, Any], stores: Path) -> dict[str, Any]:
     return {"url": server["url"], "users": users, "rooms": rooms, "stores": str(stores)}
 
 
-def cases(rooms: list[str], in_flight: int) -> list[tuple[str, str, str, int]]:
+def cases(rooms: list[str], in_flight: int, before: bool) -> list[tuple[str, str, str, int]]:
     """(label, client, room, in flight); raw HTTP cannot encrypt."""
     found = []
+    clients = ("http", "nio", "unimsg", "before") if before else ("http", "nio", "unimsg")
     for room in rooms:
         for lanes in (1, in_flight):
-            for client in ("http", "nio", "unimsg"):
+            for client in clients:
                 if client == "http" and room == "encrypted":
                     continue
                 suffix = "" if lanes == 1 else f", {lanes} in flight"
@@ -346,6 +367,11 @@ def main() -> None:
     parser.add_argument(
         "--profile", type=Path, help="also write CPU profiles of nio and unimsg to FILE.*.txt"
     )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="also measure the unimsg of this checkout (an older version) as 'before'",
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -363,22 +389,22 @@ def main() -> None:
         spec = set_up(server, Path(tmp))
         latency: dict[str, dict[str, float]] = {}
         for room in rooms:
-            for client in ("nio", "unimsg"):
+            for client in ("nio", "unimsg", "before") if args.baseline else ("nio", "unimsg"):
                 job = {"kind": "latency", "client": client, "room": room, "n": args.latency}
-                samples = spawn({**job, "spec": spec})["samples_ms"]
+                samples = spawn({**job, "spec": spec}, args.baseline)["samples_ms"]
                 latency[f"{client}, {room}"] = {
                     "p50": percentile(samples, 0.50),
                     "p95": percentile(samples, 0.95),
                     "p99": percentile(samples, 0.99),
                 }
         runs: dict[str, list[dict[str, float]]] = {}
-        plan = cases(rooms, args.in_flight)
+        plan = cases(rooms, args.in_flight, args.baseline is not None)
         for _ in range(args.repeat):
             # Interleaved rounds: drift in Synapse (its database grows) hits every case alike.
             for label, client, room, lanes in plan:
                 job = {"kind": "throughput", "client": client, "room": room, "n": n}
                 job |= {"in_flight": lanes, "spec": spec}
-                runs.setdefault(label, []).append(spawn(job))
+                runs.setdefault(label, []).append(spawn(job, args.baseline))
         if args.profile:
             # Extra runs: the profiler's own cost must not reach the figures.
             for client in ("nio", "unimsg"):
@@ -394,14 +420,18 @@ def main() -> None:
         }
         for label, rs in runs.items()
     }
+    # unimsg's ratios are the goal's; the baseline's (an older checkout) only compare.
     ratios: dict[str, float] = {}
+    baseline_ratios: dict[str, float] = {}
     for label in results:
-        if not label.startswith("unimsg"):
+        client, _, case = label.partition(",")
+        if client not in ("unimsg", "before"):
             continue
-        base = results["nio" + label.removeprefix("unimsg")]
+        base = results[f"nio,{case}"]
         ours = results[label]
-        ratios[f"{label}: throughput vs nio"] = ours["msgs_per_s"] / base["msgs_per_s"]
-        ratios[f"{label}: client CPU vs nio"] = (
+        into = ratios if client == "unimsg" else baseline_ratios
+        into[f"{label}: throughput vs nio"] = ours["msgs_per_s"] / base["msgs_per_s"]
+        into[f"{label}: client CPU vs nio"] = (
             ours["client_cpu_us_per_msg"] / base["client_cpu_us_per_msg"]
         )
     table(
@@ -414,7 +444,7 @@ def main() -> None:
         [(k, v["p50"], v["p95"], v["p99"]) for k, v in latency.items()],
         ["sender -> receiver", "p50 ms", "p95 ms", "p99 ms"],
     )
-    for name, value in ratios.items():
+    for name, value in (ratios | baseline_ratios).items():
         print(f"  {name}: {value:.3f}x")
     write(
         "matrix",
@@ -422,9 +452,12 @@ def main() -> None:
             "messages": n,
             "repeat": args.repeat,
             "in_flight": args.in_flight,
+            # The directory name only: a checkout's path says nothing elsewhere.
+            "baseline": args.baseline.name if args.baseline else None,
             "results": results,
             "latency_ms": latency,
             "ratios": ratios,
+            "baseline_ratios": baseline_ratios,
         },
         args.json,
     )

@@ -12,6 +12,7 @@ __all__ = [
     "EVENT_BYTES",
     "encrypted_content_size",
     "event_size",
+    "json_size",
     "attachment_content",
     "check_size",
     "edit_content",
@@ -48,24 +49,63 @@ def _json(value: Any, *, ascii_only: bool) -> int:
     return len(text) if ascii_only else len(text.encode())
 
 
-def encrypted_content_size(
-    content: dict[str, Any], event_type: str, room_id: str, device_id: str
-) -> int:
-    """Bytes of the ``m.room.encrypted`` content matrix-nio makes of ``content``."""
-    payload = _json({"type": event_type, "content": content, "room_id": room_id}, ascii_only=True)
-    ciphertext = (payload // 16 + 1) * 16  # AES-CBC with PKCS#7 padding
-    message = _MEGOLM_FRAMING + _varint_len(ciphertext) + ciphertext
-    encrypted: dict[str, Any] = {
+def json_size(content: dict[str, Any]) -> int:
+    """Length of ``content`` as compact ASCII-only JSON, the one measure sizes start from."""
+    return _json(content, ascii_only=True)
+
+
+def _quoted_len(text: str) -> int:
+    """Length of ``text`` as an ASCII-only JSON string (ids and event types are plain)."""
+    if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
+        return len(text) + 2
+    return _json(text, ascii_only=True)
+
+
+#: The ``m.room.encrypted`` content without its device id, ciphertext and relation.
+_ENCRYPTED_FIXED = _json(
+    {
         "algorithm": "m.megolm.v1.aes-sha2",
         "ciphertext": "",
-        "device_id": device_id,
+        "device_id": "",
         "sender_key": _CURVE_KEY,
         "session_id": _CURVE_KEY,
-    }
+    },
+    ascii_only=False,
+)
+
+
+def encrypted_content_size(
+    content: dict[str, Any],
+    event_type: str,
+    room_id: str,
+    device_id: str,
+    *,
+    measured: int | None = None,
+) -> int:
+    """Bytes of the ``m.room.encrypted`` content matrix-nio makes of ``content``.
+
+    ``measured`` is ``json_size(content)`` if the caller has it already.
+    """
+    if measured is None:
+        measured = json_size(content)
+    # json.dumps({"type": event_type, "content": content, "room_id": room_id}) without
+    # serialising the content a second time.
+    payload = (
+        len('{"type":,"content":,"room_id":}')
+        + _quoted_len(event_type)
+        + measured
+        + _quoted_len(room_id)
+    )
+    ciphertext = (payload // 16 + 1) * 16  # AES-CBC with PKCS#7 padding
+    message = _MEGOLM_FRAMING + _varint_len(ciphertext) + ciphertext
+    # {"algorithm": ..., "ciphertext": "<base64>", "device_id": ..., "sender_key": ...,
+    # "session_id": ...}, the device id as nio writes it (UTF-8).
+    envelope = _ENCRYPTED_FIXED - 2 + _json(device_id, ascii_only=False)
     if "m.relates_to" in content:
         # nio repeats the relation in the clear so servers can aggregate it.
-        encrypted["m.relates_to"] = content["m.relates_to"]
-    return _json(encrypted, ascii_only=False) + (4 * message + 2) // 3  # unpadded base64
+        relation = _json(content["m.relates_to"], ascii_only=False)
+        envelope += len(',"m.relates_to":') + relation
+    return envelope + (4 * message + 2) // 3  # unpadded base64
 
 
 def event_size(
@@ -75,19 +115,24 @@ def event_size(
     sender: str,
     room_id: str,
     device_id: str | None = None,
+    measured: int | None = None,
 ) -> int:
     """The size Synapse checks for the event that sending ``content`` creates.
 
     ``device_id`` is our device when the room is encrypted (the content then
-    goes out as ``m.room.encrypted``), None for a plaintext room.
+    goes out as ``m.room.encrypted``), None for a plaintext room. ``measured``
+    is ``json_size(content)`` if the caller has it already.
     """
-    if device_id is None:
-        body = _json(content, ascii_only=False)
-    else:
-        body = encrypted_content_size(content, event_type, room_id, device_id)
-        event_type = "m.room.encrypted"
     server = sender.partition(":")[2]
-    names = len(sender) + len(room_id) + len(event_type) + len(server)
+    if device_id is None:
+        names = len(sender) + len(room_id) + len(event_type) + len(server)
+        fixed = names + _ENVELOPE + _ENVELOPE_SLACK
+        # ASCII-only JSON is never shorter than UTF-8 JSON: when it fits, so does the event.
+        if measured is not None and measured + fixed <= EVENT_BYTES:
+            return measured + fixed
+        return _json(content, ascii_only=False) + fixed
+    body = encrypted_content_size(content, event_type, room_id, device_id, measured=measured)
+    names = len(sender) + len(room_id) + len("m.room.encrypted") + len(server)
     return body + names + _ENVELOPE + _ENVELOPE_SLACK
 
 
@@ -98,9 +143,17 @@ def check_size(
     sender: str,
     room_id: str,
     device_id: str | None = None,
+    measured: int | None = None,
 ) -> None:
     """Refuse ``content`` that the homeserver would refuse as too large."""
-    size = event_size(content, event_type, sender=sender, room_id=room_id, device_id=device_id)
+    size = event_size(
+        content,
+        event_type,
+        sender=sender,
+        room_id=room_id,
+        device_id=device_id,
+        measured=measured,
+    )
     if size > EVENT_BYTES:
         where = "an encrypted" if device_id is not None else "a"
         raise InvalidContentError(

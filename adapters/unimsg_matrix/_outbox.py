@@ -29,6 +29,7 @@ from ._content import (
     attachment_content,
     check_size,
     edit_content,
+    json_size,
     message_content,
     reaction_content,
 )
@@ -56,6 +57,7 @@ class Outbox:
         # Every receipt names the room and its members: parsing those ids again
         # on each send was a tenth of what the adapter adds to nio per message.
         self._addresses: dict[str, Address] = {}
+        self._recipients_of: dict[str, tuple[frozenset[str], tuple[RecipientResult, ...]]] = {}
 
     def _remember(self, event_id: str) -> None:
         self.sent_ids[event_id] = None
@@ -70,26 +72,44 @@ class Outbox:
             found = self._addresses[matrix_id] = Address.matrix(matrix_id)
         return found
 
-    def _receipt(self, room_id: str, event_id: str, members: list[str]) -> SentMessage:
+    def _recipients(self, room_id: str, members: list[str]) -> tuple[RecipientResult, ...]:
+        # The same members get the same (immutable) results: built once per membership.
+        current = frozenset(members)
+        kept = self._recipients_of.get(room_id)
+        if kept is not None and kept[0] == current:
+            return kept[1]
         me = self._session.user_id
-        recipients = [
+        results = tuple(
             RecipientResult(recipient=self._address(user), status=SendStatus.DELIVERED)
             for user in members
             if user != me
-        ]
+        )
+        if len(self._recipients_of) >= _REMEMBERED:
+            self._recipients_of.clear()
+        self._recipients_of[room_id] = (current, results)
+        return results
+
+    def _receipt(self, room_id: str, event_id: str, members: list[str]) -> SentMessage:
         return SentMessage(
             conversation=self._address(room_id),
             id=event_id,
             sender=self.account,
             timestamp=datetime.now(UTC),
-            recipients=recipients,
+            recipients=self._recipients(room_id, members),
         )
 
     # -- the one way into a room ----------------------------------------------------------------
 
     async def _room_send(
-        self, room_id: str, event_type: str, content: dict[str, Any], tx_id: str
+        self,
+        room_id: str,
+        event_type: str,
+        content: dict[str, Any],
+        tx_id: str,
+        *,
+        measured: int | None = None,
     ) -> str:
+        """Send one event; ``measured`` is ``json_size(content)`` if known already."""
         room = self._rooms.joined(room_id)
         # nio sends reactions in the clear even in encrypted rooms.
         encrypted = bool(room.encrypted) and event_type != "m.reaction"
@@ -99,6 +119,7 @@ class Outbox:
             sender=self._session.user_id,
             room_id=room_id,
             device_id=self._session.device_id if encrypted else None,
+            measured=measured,
         )
         ignore_unverified = False
         if room.encrypted:
@@ -124,11 +145,19 @@ class Outbox:
 
     async def send(self, message: OutgoingMessage) -> SentMessage:
         content = message.content
+        text: dict[str, Any] | None = None
+        measured: int | None = None
         if content.text:
+            text = message_content(content)
+            measured = json_size(text)
             # Fail on size before creating a direct room or uploading anything; the
             # exact check (room id, encryption) comes with each event.
             check_size(
-                message_content(content), "m.room.message", sender=self._session.user_id, room_id=""
+                text,
+                "m.room.message",
+                sender=self._session.user_id,
+                room_id="",
+                measured=measured,
             )
         room_id = await self._rooms.target(message.to)
         room = self._rooms.joined(room_id)
@@ -139,8 +168,8 @@ class Outbox:
             )
         key = message.idempotency_key
         first: str | None = None
-        if content.text:
-            first = await self._room_send(room_id, "m.room.message", message_content(content), key)
+        if text is not None:
+            first = await self._room_send(room_id, "m.room.message", text, key, measured=measured)
         for index, attachment in enumerate(content.attachments):
             body = await self._upload(attachment, encrypted=bool(room.encrypted))
             # Each file is its own event; derived txn ids keep a retry idempotent.

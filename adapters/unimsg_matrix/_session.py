@@ -140,7 +140,19 @@ class Session:
     async def maintain_keys(self) -> None:
         """Upload our keys, fetch changed device lists and claim one-time keys as needed."""
         client = self.client
-        if client.olm is None:
+        olm = client.olm
+        if olm is None:
+            return
+        # Called before every encrypted send: usually nothing is due. Work in
+        # flight stays due until nio handles its answer, so skipping never
+        # overtakes an upkeep another task is making.
+        if not (
+            olm.should_upload_keys
+            or olm.users_for_key_query
+            or olm.wedged_devices
+            or olm.key_request_devices_no_session
+            or olm.outgoing_to_device_messages
+        ):
             return
         async with self.keys_lock:
             with translated("update encryption keys"):

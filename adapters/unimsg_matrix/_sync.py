@@ -78,6 +78,7 @@ class SyncLoop:
         # Synapse answers an identical /sync from a cache for a while; a filter
         # that differs per run keeps a restarted client from getting a stale answer.
         self._nonce = uuid.uuid4().hex[:12]
+        self._filter_ids: dict[int, str] = {}
         self._position: str | None = None
         self._since: str | None = None
         self._replay: nio.SyncResponse | None = None
@@ -95,8 +96,31 @@ class SyncLoop:
             "account_data": {"not_types": [f"org.unimsg.run.{self._nonce}"]},
         }
 
+    async def _stored_filter(self, limit: int) -> str:
+        """The id of ``_filter(limit)`` stored on the homeserver (uploaded on first use).
+
+        Sent inline, the filter is URL-encoded into every /sync, and nio decodes and
+        encodes that query again for each request: with one sync per message, that
+        was the largest cost the adapter added to a sync.
+        """
+        found = self._filter_ids.get(limit)
+        if found is None:
+            body = self._filter(limit)
+            with translated("upload the sync filter"):
+                response = await self._client.upload_filter(
+                    account_data=body["account_data"], room=body["room"]
+                )
+            found = self._filter_ids[limit] = check(response, "upload the sync filter").filter_id
+        return found
+
     async def _sync(
-        self, since: str | None, limit: int, timeout_ms: int, *, full_state: bool = False
+        self,
+        since: str | None,
+        limit: int,
+        timeout_ms: int,
+        *,
+        full_state: bool = False,
+        stored_filter: bool = False,
     ) -> nio.SyncResponse:
         # nio skips a response whose next_batch equals the last one it saw: right for
         # an empty long poll, wrong for the start-up full-state sync (nothing new since
@@ -104,11 +128,13 @@ class SyncLoop:
         self._client.next_batch = None if full_state else since
         # nio puts no client-side limit on a full-state sync; a hung server must not hang us.
         deadline = timeout_ms / 1000 + self._config.request_timeout + 15
+        # Start-up syncs once with the filter inline, rather than wait for an upload first.
+        sync_filter = await self._stored_filter(limit) if stored_filter else self._filter(limit)
         with translated("sync"):
             async with asyncio.timeout(deadline):
                 response = await self._client.sync(
                     timeout=timeout_ms,
-                    sync_filter=self._filter(limit),
+                    sync_filter=sync_filter,
                     since=since,
                     full_state=full_state or None,
                 )
@@ -168,7 +194,7 @@ class SyncLoop:
         while True:
             try:
                 response = await self._sync(
-                    since, self._config.timeline_limit, self._sync_timeout()
+                    since, self._config.timeline_limit, self._sync_timeout(), stored_filter=True
                 )
                 self._session.synced()
                 if failures:

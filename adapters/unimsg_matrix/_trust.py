@@ -12,12 +12,20 @@
   device whose keys change under the same id is never accepted (nio keeps the
   first keys it saw).
 - ``"always"``: encrypt for every device, verified or not.
+
+A room's verdict is kept until something it depends on changes: the room's
+members (compared on every send), or a generation counter that every change
+to devices, their verification or the pins bumps. Device lists and
+verification live in nio's ``Olm``; its methods that change them are wrapped
+on the instance (nio has no change notification), so that nio's own paths
+(a keys query's answer, a verification nio completes) count as well as ours.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
+import functools
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 import nio
 
@@ -30,6 +38,18 @@ if TYPE_CHECKING:
     from ._identity import Identity
 
 __all__ = ["Trust"]
+
+#: ``Olm`` methods that change a device list (``handle_response`` processes keys
+#: query answers) or a device's verification, blacklisting or ignoring.
+_CHANGES_DEVICES = (
+    "handle_response",
+    "verify_device",
+    "unverify_device",
+    "blacklist_device",
+    "unblacklist_device",
+    "ignore_device",
+    "unignore_device",
+)
 
 
 class Trust:
@@ -44,6 +64,37 @@ class Trust:
         self._state = state
         self.policy = policy
         self._identity = identity
+        self._generation = 0
+        self._watched: Any = None
+        #: room id -> (generation, policy, olm, members, verdict) of a check that let
+        #: sends through; refusals are not kept.
+        self._verdicts: dict[str, tuple[int, TrustPolicy, Any, frozenset[str], bool]] = {}
+        self._watch()
+
+    def invalidate(self) -> None:
+        """Forget every verdict: the next send in each room checks its members again."""
+        self._generation += 1
+
+    def _watch(self) -> Any:
+        """The client's ``Olm``, its device-changing methods counted by ``invalidate``."""
+        olm = self._client.olm
+        if olm is not None and olm is not self._watched:
+            for name in _CHANGES_DEVICES:
+                setattr(olm, name, self._counted(getattr(olm, name)))
+            self._watched = olm
+            self.invalidate()
+        return olm
+
+    def _counted(self, method: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(method)
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return method(*args, **kwargs)
+            finally:
+                # Also after a failure: part of the change may have been made.
+                self.invalidate()
+
+        return counted
 
     @property
     def own_device_verified(self) -> bool:
@@ -85,6 +136,7 @@ class Trust:
             if pins is None:
                 if devices and self.policy == "tofu":
                     self._state.pins[user] = devices
+                    self.invalidate()
                     pinned_any = True
                 continue
             if any(pins.get(device_id) != key for device_id, key in devices.items()):
@@ -98,10 +150,23 @@ class Trust:
 
     def check(self, room_id: str, users: Iterable[str]) -> bool:
         """Raise if the policy refuses ``users``; else whether to skip nio's verification."""
-        if self.policy == "always":
+        policy = self.policy
+        if policy == "always":
             return True
-        # Each send asks: compute only what the policy decides on.
-        members = sorted(set(users))
+        olm = self._watch()
+        current = frozenset(users)
+        kept = self._verdicts.get(room_id)
+        if kept is not None and kept[:4] == (self._generation, policy, olm, current):
+            return kept[4]
+        verdict = self._decide(room_id, current)
+        # Under tofu, deciding may pin new users (a new generation): the verdict
+        # already counts those pins, so it belongs to the generation after them.
+        self._verdicts[room_id] = (self._generation, policy, olm, current, verdict)
+        return verdict
+
+    def _decide(self, room_id: str, users: frozenset[str]) -> bool:
+        # Compute only what the policy decides on.
+        members = sorted(users)
         if self.policy == "strict":
             blocked = [u for u in members if self._unverified(u)]
         else:
@@ -131,6 +196,7 @@ class Trust:
     def pin(self, user_id: str) -> None:
         """Take ``user_id``'s current devices as the pinned ones (trust on first use)."""
         self._state.pins[user_id] = self._devices(user_id)
+        self.invalidate()
         self._state.save()
 
     def accept(self, user_id: str) -> None:
@@ -141,4 +207,5 @@ class Trust:
                 if device.id != self._client.device_id:
                     olm.verify_device(device)
         self._state.pins[user_id] = self._devices(user_id)
+        self.invalidate()
         self._state.save()
